@@ -1,0 +1,314 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
+from chat.validators import validate_endpoint
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+MAX_REMOTE_RETENTION_HOURS = 720  # Azure keeps stored responses for 30 days.
+
+
+class Deployment(models.Model):
+    class AuthMode(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        ENTRA_ID = "entra_id", "Microsoft Entra ID"
+
+    class StorePolicy(models.TextChoices):
+        STATEFUL = "stateful", "Stateful: Azure keeps each response (previous_response_id)"
+        STATELESS = "stateless", "Stateless: nothing kept on Azure, full history each turn"
+
+    name = models.CharField("display name", max_length=100, unique=True)
+    endpoint = models.CharField(
+        max_length=300,
+        validators=[validate_endpoint],
+        help_text="The resource's base URL, e.g. https://myresource.openai.azure.com "
+        "(the app appends /openai/v1/).",
+    )
+    region = models.CharField(max_length=32, choices=REGION_CHOICES)
+    deployment_name = models.CharField(
+        max_length=64,
+        help_text="The deployment's name on the resource; sent as the request's model.",
+    )
+    model = models.CharField(max_length=64, choices=MODEL_CHOICES)
+    auth_mode = models.CharField(max_length=16, choices=AuthMode.choices, default=AuthMode.API_KEY)
+    api_key_env = models.CharField(
+        "API key environment variable",
+        max_length=100,
+        blank=True,
+        default="AZURE_OPENAI_API_KEY",
+        validators=[
+            RegexValidator(
+                r"^[A-Z_][A-Z0-9_]*$",
+                "Give the name of an environment variable (capitals, digits, underscores), "
+                "never the key itself.",
+            )
+        ],
+        help_text="The name of the environment variable holding the key. The key itself is "
+        "never stored or shown.",
+    )
+    managed_identity_client_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="For Entra ID with a user-assigned managed identity; leave empty otherwise.",
+    )
+    store_policy = models.CharField(
+        max_length=16, choices=StorePolicy.choices, default=StorePolicy.STATEFUL
+    )
+    remote_retention_hours = models.PositiveIntegerField(
+        default=MAX_REMOTE_RETENTION_HOURS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REMOTE_RETENTION_HOURS)],
+        help_text="How long stored responses may stay on Azure before the retention sweep "
+        "deletes them (at most 720 hours, Azure's own 30 days).",
+    )
+    default_instructions = models.TextField(
+        blank=True, help_text="Instructions (system prompt) offered for new conversations."
+    )
+    failover_group = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Deployments of the same model in one group stand in for each other.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Lower goes first within a failover group."
+    )
+    enabled = models.BooleanField(default=True)
+    is_default = models.BooleanField("default", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["priority", "name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_deployment"
+            ),
+            models.CheckConstraint(
+                condition=Q(remote_retention_hours__lte=MAX_REMOTE_RETENTION_HOURS),
+                name="remote_retention_at_most_30_days",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.model in REFUSED_MODELS:
+            raise ValidationError({"model": REFUSED_MODELS[self.model]})
+        if self.auth_mode == self.AuthMode.API_KEY and not self.api_key_env:
+            raise ValidationError(
+                {"api_key_env": "Name the environment variable that holds the API key."}
+            )
+
+    @property
+    def base_url(self) -> str:
+        return self.endpoint.strip().rstrip("/") + "/openai/v1/"
+
+    @property
+    def is_stateful(self) -> bool:
+        return self.store_policy == self.StorePolicy.STATEFUL
+
+    @property
+    def reasons(self) -> bool:
+        return is_reasoning_model(self.model)
+
+    @property
+    def remote_retention(self) -> timedelta:
+        return timedelta(hours=self.remote_retention_hours)
+
+    @property
+    def retention_label(self) -> str:
+        if not self.is_stateful:
+            return "Nothing kept on Azure"
+        hours = self.remote_retention_hours
+        span = f"{hours // 24} days" if hours % 24 == 0 else f"{hours} hours"
+        return f"Azure keeps a copy for {span}"
+
+
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def for_user(self, user: User) -> ConversationQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def search(self, query: str) -> ConversationQuerySet:
+        query = query.strip()
+        if not query:
+            return self
+        matching_messages = Message.objects.filter(text__icontains=query).values("conversation_id")
+        return self.filter(Q(title__icontains=query) | Q(pk__in=matching_messages))
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, related_name="conversations"
+    )
+    instructions = models.TextField(blank=True)
+    # The last stored response on Azure that continues this conversation, and where it lives.
+    head_response_id = models.CharField(max_length=200, blank=True)
+    head_deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    head_created_at = models.DateTimeField(null=True, blank=True)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["-updated_at", "-id"]
+        indexes: ClassVar = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New chat"
+
+    def head_usable_for(self, deployment: Deployment, *, now: datetime | None = None) -> bool:
+        """Whether the next turn on ``deployment`` may continue from the stored head."""
+        if not (deployment.is_stateful and self.head_response_id and self.head_created_at):
+            return False
+        if self.head_deployment_id != deployment.pk:
+            return False
+        now = now or timezone.now()
+        return self.head_created_at + deployment.remote_retention > now
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STREAMING = "streaming", "Streaming"
+        COMPLETED = "completed", "Completed"
+        INCOMPLETE = "incomplete", "Incomplete"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Stopped"
+
+    IN_FLIGHT: ClassVar = (Status.PENDING, Status.STREAMING)
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Sanitized render of text, made at write time.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
+    error_code = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True, help_text="A human explanation of what went wrong.")
+    client_id = models.UUIDField(null=True, blank=True)
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    response_id = models.CharField(max_length=200, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    context_rebuilt = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"], name="one_turn_per_client_message_id"
+            )
+        ]
+        indexes: ClassVar = [models.Index(fields=["conversation", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.role} message {self.pk}"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in self.IN_FLIGHT
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+
+class StoredResponse(models.Model):
+    """The ledger: one row for every response Azure keeps (created with store=true)."""
+
+    class State(models.TextChoices):
+        LIVE = "live", "Live"
+        DELETING = "deleting", "Deleting"
+        DELETED = "deleted", "Deleted"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed"
+
+    response_id = models.CharField(max_length=200)
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="stored_responses"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stored_responses",
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    remote_expires_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.LIVE)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    request_id = models.CharField("Azure request id", max_length=100, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["deployment", "response_id"], name="one_ledger_row_per_response"
+            )
+        ]
+        indexes: ClassVar = [models.Index(fields=["state", "remote_expires_at"])]
+
+    def __str__(self) -> str:
+        return self.response_id
