@@ -1,0 +1,26 @@
+from tests.e2e.conftest import screenshot
+
+
+def test_sign_in_through_the_real_page(page, live_server_url, user, password) -> None:
+    page.goto("/")
+    assert "/account/sign-in/" in page.url
+
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").inner_text().startswith("That username and password")
+
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server_url}/")
+    assert screenshot(page, "signed-in").stat().st_size > 0
+
+
+def test_sign_in_page_has_no_csp_violations(page, live_server_url) -> None:
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text))
+    response = page.goto("/account/sign-in/")
+    assert "script-src 'self' 'nonce-" in response.headers["content-security-policy"]
+    page.wait_for_load_state("networkidle")
+    assert not [text for text in violations if "Content Security Policy" in text]
+    screenshot(page, "sign-in")
