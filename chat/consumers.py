@@ -1,6 +1,233 @@
+"""The conversation websocket: thin. It authorises, parses, and hands turns to the services."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import QueryDict
+
+from chat import fragments, replies, services
+from chat.forms import MessageForm
+from chat.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+# Close codes in the 4000 range: the ws extension does not reconnect on them.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+MAX_FRAME_BYTES = 256 * 1024
+
+
+def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
+    return (
+        Conversation.objects.for_user(user)
+        .select_related("deployment")
+        .filter(pk=conversation_id)
+        .first()
+    )
+
+
+def _render_message(message_id: int, conversation_id: int) -> str:
+    message = Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()
+    return fragments.message(message) if message is not None else ""
+
+
+def _render_turn_started(conversation: Conversation, message_ids: list[int], replace: bool) -> str:
+    messages = list(Message.objects.filter(pk__in=message_ids, conversation=conversation))
+    in_flight = next((m for m in messages if m.in_flight), None)
+    if replace:
+        shown = "".join(fragments.message(m) for m in messages)
+    else:
+        shown = fragments.appended_messages(*messages)
+    return shown + fragments.reply_controls(conversation, in_flight_message=in_flight)
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
+    conversation: Conversation
+    watching: replies.ActiveReply | None = None
+
     async def connect(self) -> None:
-        await self.close(code=4403)
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        conversation = await database_sync_to_async(_owned_conversation)(user, conversation_id)
+        if conversation is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.conversation = conversation
+        self.group = replies.tabs_group(conversation.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        reply = replies.active_reply(conversation.pk)
+        if reply is not None:
+            await self._watch(reply)
+
+    async def disconnect(self, code: int) -> None:
+        if self.watching is not None:
+            self.watching.unwatch(self.send_fragment)
+            self.watching = None
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def _watch(self, reply: replies.ActiveReply) -> None:
+        if self.watching is reply:
+            return
+        if self.watching is not None:
+            self.watching.unwatch(self.send_fragment)
+        self.watching = reply
+        sent = reply.watch(self.send_fragment)
+        if sent:
+            await self.send_fragment(fragments.stream_replace(reply.message_id, sent))
+
+    async def send_fragment(self, fragment: str) -> None:
+        await self.send(text_data=fragment)
+
+    # Incoming frames
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        payload = self._parse(text_data)
+        if payload is None:
+            await self.send_fragment(
+                fragments.notice("The page sent something the server could not read. Reload it.")
+            )
+            return
+        action = payload.get("action", "send")
+        if action == "stop":
+            await self._stop(payload)
+        elif action == "retry":
+            await self._retry(payload)
+        elif action == "send":
+            await self._send_message(payload)
+        else:
+            await self.send_fragment(fragments.notice("Unknown action; reload the page."))
+
+    @staticmethod
+    def _parse(text_data: str | None) -> QueryDict | None:
+        if not text_data or len(text_data) > MAX_FRAME_BYTES:
+            return None
+        try:
+            raw = json.loads(text_data)
+        except ValueError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        data = QueryDict(mutable=True)
+        for key, value in raw.items():
+            if key == "HEADERS":
+                continue
+            if isinstance(value, list):
+                data.setlist(key, [str(v) for v in value])
+            elif isinstance(value, str | int | float):
+                data[key] = str(value)
+            else:
+                return None
+        return data
+
+    async def _send_message(self, payload: QueryDict) -> None:
+        form = MessageForm(payload)
+        if not form.is_valid():
+            await self.send_fragment(fragments.form_errors(form.errors))
+            return
+        try:
+            turn = await database_sync_to_async(services.turn_start)(
+                user=self.scope["user"],
+                conversation_id=self.conversation.pk,
+                text=form.cleaned_data["text"],
+                client_id=form.cleaned_data["client_id"],
+            )
+        except services.TurnRefused as refused:
+            await self.send_fragment(fragments.notice(refused.message))
+            return
+        except Conversation.DoesNotExist:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self._begin(turn, [turn.user_message, turn.assistant_message])
+
+    async def _retry(self, payload: QueryDict) -> None:
+        try:
+            message_id = int(payload.get("message_id", ""))
+        except ValueError:
+            await self.send_fragment(fragments.notice("That reply cannot be retried."))
+            return
+        try:
+            turn = await database_sync_to_async(services.turn_retry)(
+                user=self.scope["user"], conversation_id=self.conversation.pk, message_id=message_id
+            )
+        except services.TurnRefused as refused:
+            await self.send_fragment(fragments.notice(refused.message))
+            return
+        except Conversation.DoesNotExist:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self._begin(turn, [turn.assistant_message], replace=True)
+
+    async def _begin(
+        self, turn: services.Turn, messages: list[Message], *, replace: bool = False
+    ) -> None:
+        if replace:
+            shown = "".join(fragments.message(m) for m in messages)
+        else:
+            shown = fragments.appended_messages(*messages)
+        in_flight = turn.assistant_message if turn.assistant_message.in_flight else None
+        await self.send_fragment(
+            shown
+            + fragments.reply_controls(turn.conversation, in_flight_message=in_flight)
+            + fragments.clear_notice()
+        )
+        if not turn.created:
+            reply = replies.active_reply(self.conversation.pk)
+            if reply is not None:
+                await self._watch(reply)
+            return
+        reply = replies.reply_start(turn)
+        await self._watch(reply)
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": "turn.started",
+                "message_ids": [m.pk for m in messages],
+                "replace": replace,
+                "origin": self.channel_name,
+            },
+        )
+
+    async def _stop(self, payload: QueryDict) -> None:
+        try:
+            message_id: int | None = int(payload.get("message_id", ""))
+        except ValueError:
+            message_id = None
+        await replies.reply_stop(conversation_id=self.conversation.pk, message_id=message_id)
+
+    # Events from other tabs and processes
+
+    async def turn_started(self, event: dict[str, Any]) -> None:
+        if event["origin"] == self.channel_name:
+            return
+        shown = await database_sync_to_async(_render_turn_started)(
+            self.conversation, event["message_ids"], event["replace"]
+        )
+        await self.send_fragment(shown)
+        reply = replies.active_reply(self.conversation.pk)
+        if reply is not None:
+            await self._watch(reply)
+
+    async def reply_progress(self, event: dict[str, Any]) -> None:
+        if event["origin"] == replies.PROCESS_ID:
+            return
+        await self.send_fragment(fragments.stream_replace(event["message_id"], event["text"]))
+
+    async def reply_finished(self, event: dict[str, Any]) -> None:
+        if event["origin"] == replies.PROCESS_ID:
+            return
+        html = await database_sync_to_async(_render_message)(
+            event["message_id"], self.conversation.pk
+        )
+        await self.send_fragment(
+            html + fragments.reply_controls(self.conversation, in_flight_message=None)
+        )

@@ -4,4 +4,16 @@ from chat import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("c/", views.conversation_list, name="conversation_list"),
+    path("c/new/", views.conversation_create, name="conversation_create"),
+    path("c/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
+    path("c/<int:conversation_id>/messages/", views.message_create, name="message_create"),
+    path(
+        "c/<int:conversation_id>/messages/<int:message_id>/retry/",
+        views.message_retry,
+        name="message_retry",
+    ),
+    path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
+    path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
+    path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
 ]

@@ -1,8 +1,217 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib import messages as flash
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from accounts.models import User
+from chat import replies, services
+from chat.forms import MessageForm, NewConversationForm, RenameForm
+from chat.models import Conversation
+
+
+class AuthenticatedRequest(HttpRequest):
+    """Every chat view sits behind LoginRequiredMiddleware, so ``user`` is a signed-in User."""
+
+    user: User
+    htmx: HtmxDetails
+
+
+def _sidebar_context(
+    request: AuthenticatedRequest, *, current: Conversation | None = None
+) -> dict[str, object]:
+    query = request.GET.get("q", "").strip()[:200]
+    conversations = Conversation.objects.for_user(request.user).search(query)
+    page = Paginator(
+        conversations.only("pk", "title", "updated_at"), settings.CHAT_CONVERSATIONS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    return {"page": page, "query": query, "current": current}
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/home.html")
+def home(request: AuthenticatedRequest) -> HttpResponse:
+    form = NewConversationForm()
+    return render(request, "chat/home.html", {"form": form, **_sidebar_context(request)})
+
+
+@require_GET
+def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
+    current_id = request.GET.get("current")
+    context = _sidebar_context(request)
+    context["current_id"] = int(current_id) if current_id and current_id.isdigit() else None
+    partial = "conversation_items" if request.GET.get("page") else "conversation_list"
+    return render(request, f"chat/conversation_list.html#{partial}", context)
+
+
+@require_POST
+async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
+    user: User = await request.auser()
+    form = await database_sync_to_async(_bound_new_conversation_form)(request)
+    if not form.is_valid():
+        context = await database_sync_to_async(_sidebar_context)(request)
+        return await database_sync_to_async(render)(
+            request, "chat/home.html", {"form": form, **context}, status=400
+        )
+    conversation = await database_sync_to_async(services.conversation_create)(
+        owner=user,
+        deployment=form.cleaned_data["deployment"],
+        instructions=form.cleaned_data["instructions"],
+    )
+    try:
+        turn = await database_sync_to_async(services.turn_start)(
+            user=user,
+            conversation_id=conversation.pk,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+        )
+    except services.TurnRefused as refused:
+        await database_sync_to_async(flash.error)(request, refused.message)
+    else:
+        replies.reply_start(turn)
+    return redirect("conversation_detail", conversation_id=conversation.pk)
+
+
+def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversationForm:
+    form = NewConversationForm(request.POST)
+    form.is_valid()
+    return form
+
+
+@require_GET
+def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(
+        Conversation.objects.for_user(request.user).select_related("deployment"),
+        pk=conversation_id,
+    )
+    messages = list(conversation.messages.select_related("deployment").order_by("id"))
+    in_flight = next((m for m in reversed(messages) if m.in_flight), None)
+    context = {
+        "conversation": conversation,
+        "deployment": services.deployment_for(conversation),
+        "messages": messages,
+        "in_flight_message": in_flight,
+        "form": MessageForm(),
+        "new_client_id": services.new_client_id(),
+        **_sidebar_context(request, current=conversation),
+    }
+    return render(request, "chat/conversation_detail.html", context)
+
+
+@require_POST
+async def message_create(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    """The composer without websockets: the same form and the same service as the consumer."""
+    user: User = await request.auser()
+    form = MessageForm(request.POST)
+    target = reverse("conversation_detail", args=[conversation_id])
+    if not form.is_valid():
+        errors = " ".join(e for field_errors in form.errors.values() for e in field_errors)
+        await _owned_or_404(user, conversation_id)
+        await database_sync_to_async(flash.error)(request, errors)
+        return HttpResponseRedirect(target)
+    try:
+        turn = await database_sync_to_async(services.turn_start)(
+            user=user,
+            conversation_id=conversation_id,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+        )
+    except Conversation.DoesNotExist:
+        return HttpResponse("Not found", status=404)
+    except services.TurnRefused as refused:
+        await database_sync_to_async(flash.error)(request, refused.message)
+    else:
+        if turn.created:
+            replies.reply_start(turn)
+    return HttpResponseRedirect(target)
+
+
+@require_POST
+async def message_retry(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    user: User = await request.auser()
+    try:
+        turn = await database_sync_to_async(services.turn_retry)(
+            user=user, conversation_id=conversation_id, message_id=message_id
+        )
+    except Conversation.DoesNotExist:
+        return HttpResponse("Not found", status=404)
+    except services.TurnRefused as refused:
+        await database_sync_to_async(flash.error)(request, refused.message)
+    else:
+        replies.reply_start(turn)
+    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+
+
+@require_POST
+async def reply_stop(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    user: User = await request.auser()
+    await _owned_or_404(user, conversation_id)
+    message_id = request.POST.get("message_id", "")
+    await replies.reply_stop(
+        conversation_id=conversation_id,
+        message_id=int(message_id) if message_id.isdigit() else None,
+    )
+    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+
+
+async def _owned_or_404(user: User, conversation_id: int) -> Conversation:
+    conversation = await Conversation.objects.for_user(user).filter(pk=conversation_id).afirst()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+@require_http_methods(["GET", "POST"])
+def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(
+        Conversation.objects.for_user(request.user), pk=conversation_id
+    )
+    template = "chat/conversation_list.html"
+    if request.method == "GET":
+        if request.GET.get("cancel"):
+            return render(request, f"{template}#conversation_item", {"conversation": conversation})
+        form = RenameForm(instance=conversation)
+        return render(
+            request, f"{template}#rename_form", {"conversation": conversation, "form": form}
+        )
+    form = RenameForm(request.POST, instance=conversation)
+    if not form.is_valid():
+        return render(
+            request,
+            f"{template}#rename_form",
+            {"conversation": conversation, "form": form},
+            status=400,
+        )
+    services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+    if request.htmx:
+        return render(
+            request,
+            f"{template}#conversation_item",
+            {"conversation": conversation, "renamed": True},
+        )
+    return redirect("conversation_detail", conversation_id=conversation.pk)
+
+
+@require_POST
+def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(
+        Conversation.objects.for_user(request.user), pk=conversation_id
+    )
+    services.conversation_delete(conversation=conversation, deleted_by=request.user)
+    viewing = (
+        request.headers.get("HX-Current-URL", "").rstrip("/").endswith(f"/c/{conversation_id}")
+    )
+    if request.htmx and not viewing:
+        return HttpResponse("")
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("home"))
+    flash.success(request, "Conversation deleted.")
+    return redirect("home")

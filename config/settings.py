@@ -212,6 +212,30 @@ SECURE_CSP = {
 # The model. Loopback endpoints (the local simulator) are accepted in development only, unless
 # an administrator allows them explicitly.
 ALLOW_LOOPBACK_ENDPOINTS: bool = env.bool("ALLOW_LOOPBACK_ENDPOINTS", default=DEBUG)
+# Gateway timeouts in seconds. The read timeout is the longest silence between two stream
+# events before the stream counts as stalled; the request timeout bounds a whole reply.
+LLM_CONNECT_TIMEOUT: float = env.float("LLM_CONNECT_TIMEOUT", default=10.0)
+LLM_READ_TIMEOUT: float = env.float("LLM_READ_TIMEOUT", default=60.0)
+LLM_REQUEST_TIMEOUT: float = env.float("LLM_REQUEST_TIMEOUT", default=600.0)
+# Retries happen only before the first token (429, 5xx, connection errors); a Retry-After
+# longer than LLM_MAX_RETRY_WAIT seconds ends the turn at once with the wait in the message.
+LLM_MAX_RETRIES: int = env.int("LLM_MAX_RETRIES", default=2)
+LLM_MAX_RETRY_WAIT: float = env.float("LLM_MAX_RETRY_WAIT", default=10.0)
+AZURE_OPENAI_TOKEN_SCOPE: str = env.str(
+    "AZURE_OPENAI_TOKEN_SCOPE", default="https://cognitiveservices.azure.com/.default"
+)
+
+# Chat limits. A turn may be refused by the per-user rate limit (CHAT_RATE_LIMIT turns per
+# CHAT_RATE_WINDOW seconds, counted in the cache: Redis when REDIS_URL is set).
+CHAT_MAX_MESSAGE_CHARS: int = env.int("CHAT_MAX_MESSAGE_CHARS", default=32_000)
+CHAT_MAX_INSTRUCTIONS_CHARS: int = env.int("CHAT_MAX_INSTRUCTIONS_CHARS", default=8_000)
+CHAT_MAX_OUTPUT_TOKENS: int | None = env.int("CHAT_MAX_OUTPUT_TOKENS", default=None)
+CHAT_RATE_LIMIT: int = env.int("CHAT_RATE_LIMIT", default=30)
+CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
+# How often streamed text is flushed to the page, and to other processes' tabs.
+CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.05)
+CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
+CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 
 # Logging: readable lines in development, one JSON object per line in production.
 # Message text and secrets are never logged; LOG_MESSAGE_TEXT is deliberately absent.

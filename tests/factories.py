@@ -2,6 +2,7 @@ import factory
 from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
+from chat.models import Deployment
 
 PASSWORD = "correct horse battery staple"
 # Hashing once keeps factories fast; every factory user signs in with PASSWORD.
@@ -16,3 +17,16 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = _PASSWORD_HASH
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Deployment
+
+    name = factory.Sequence(lambda n: f"GPT-4.1 Sweden {n}")
+    endpoint = "https://contoso-sweden.openai.azure.com"
+    region = "swedencentral"
+    deployment_name = "gpt41"
+    model = "gpt-4.1"
+    auth_mode = Deployment.AuthMode.API_KEY
+    api_key_env = "AZURE_OPENAI_API_KEY"

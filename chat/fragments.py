@@ -1,0 +1,62 @@
+"""HTML fragments sent over the websocket: each top-level element is an htmx out-of-band swap.
+
+Stream fragments are built by string formatting (they go out ~20 times a second per reply);
+everything else renders the conversation page's partials, so the page and the socket agree.
+"""
+
+from html import escape
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from chat.models import Conversation, Message
+
+PAGE = "chat/conversation_detail.html"
+
+
+def stream_append(message_id: int, text: str) -> str:
+    return (
+        f'<span id="message-{message_id}-stream" hx-swap-oob="beforeend">'
+        f"{escape(text, quote=False)}</span>"
+    )
+
+
+def stream_replace(message_id: int, text: str) -> str:
+    return (
+        f'<div id="message-{message_id}-stream" class="message-stream" dir="auto" '
+        f'hx-swap-oob="outerHTML">{escape(text, quote=False)}</div>'
+    )
+
+
+def _render(partial: str, context: dict[str, Any]) -> str:
+    return render_to_string(f"{PAGE}#{partial}", context)
+
+
+def message(message: Message, *, stream_text: str = "", oob: bool = True) -> str:
+    """A whole message, replacing its earlier self on the page when ``oob``."""
+    return _render("message", {"message": message, "stream_text": stream_text, "oob": oob})
+
+
+def appended_messages(*messages: Message) -> str:
+    inner = "".join(message(m, oob=False) for m in messages)
+    return f'<div hx-swap-oob="beforeend:#messages">{inner}</div>'
+
+
+def reply_controls(conversation: Conversation, *, in_flight_message: Message | None) -> str:
+    return _render(
+        "reply_controls",
+        {"conversation": conversation, "in_flight_message": in_flight_message, "oob": True},
+    )
+
+
+def notice(text: str, *, level: str = "error") -> str:
+    return _render("notice", {"text": text, "level": level, "oob": True})
+
+
+def clear_notice() -> str:
+    return '<div id="notices" class="notices" aria-live="assertive" hx-swap-oob="true"></div>'
+
+
+def form_errors(errors: dict[str, list[str]]) -> str:
+    text = " ".join(error for field_errors in errors.values() for error in field_errors)
+    return notice(text)

@@ -1,0 +1,168 @@
+"""``manage.py serve``: run the app for ``make run``, with the local simulator when needed.
+
+When no real deployment is enabled, the Responses API simulator is started as a subprocess and
+registered as the default deployment "Local simulator", so a first run can chat at once. The
+app itself runs under daphne in another subprocess; Ctrl+C (or SIGTERM) stops both.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from chat.forms_admin import save_deployment
+from chat.models import Deployment
+from chat.simulator.config import SimulatorConfig
+from chat.validators import LOOPBACK_HOSTS
+
+SIMULATOR_DEPLOYMENT_NAME = "Local simulator"
+SIMULATOR_KEY_ENV = "SIMULATOR_API_KEY"
+STARTUP_TIMEOUT = 20.0
+
+
+def _is_local(deployment: Deployment) -> bool:
+    return (urlsplit(deployment.endpoint).hostname or "").lower() in LOOPBACK_HOSTS
+
+
+def needs_simulator() -> bool:
+    """True unless some enabled deployment points at a real (non-loopback) resource."""
+    return all(_is_local(d) for d in Deployment.objects.filter(enabled=True))
+
+
+def register_simulator(port: int) -> Deployment:
+    """Create or refresh the "Local simulator" deployment and make it the default."""
+    deployment = Deployment.objects.filter(name=SIMULATOR_DEPLOYMENT_NAME).first() or Deployment(
+        name=SIMULATOR_DEPLOYMENT_NAME
+    )
+    deployment.endpoint = f"http://127.0.0.1:{port}"
+    deployment.region = "swedencentral"
+    deployment.model = "gpt-4.1"
+    deployment.deployment_name = "gpt-4.1"
+    deployment.auth_mode = Deployment.AuthMode.API_KEY
+    deployment.api_key_env = SIMULATOR_KEY_ENV
+    deployment.enabled = True
+    deployment.is_default = True
+    try:
+        # save_deployment moves the default mark, so the one-default constraint is not checked.
+        deployment.full_clean(exclude=["is_default"])
+    except ValidationError as error:
+        raise CommandError(
+            "Could not register the local simulator: " + "; ".join(error.messages)
+        ) from error
+    return save_deployment(deployment)
+
+
+def retire_simulator() -> bool:
+    """Switch "Local simulator" off once a real deployment exists; say whether it was on.
+
+    Its simulator is not started then, so it must not stay the default.
+    """
+    deployment = Deployment.objects.filter(name=SIMULATOR_DEPLOYMENT_NAME, enabled=True).first()
+    if deployment is None:
+        return False
+    deployment.enabled = False
+    deployment.is_default = False
+    deployment.save()
+    if not Deployment.objects.filter(is_default=True).exists():
+        successor = Deployment.objects.filter(enabled=True).first()
+        if successor is not None:
+            successor.is_default = True
+            successor.save()
+    return True
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CommandError(
+                f"The simulator exited at start (is port {port} in use? "
+                "choose another with --simulator-port)."
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise CommandError(f"The simulator did not answer on port {port} within {STARTUP_TIMEOUT:g}s.")
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM (docker stop, systemd) into an exception so that the children are stopped.
+    raise SystemExit(0)
+
+
+class Command(BaseCommand):
+    help = "Serve the app with daphne; start the local simulator when no real deployment is set."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--simulator-port", type=int, default=8100)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        manage_py = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        simulator: subprocess.Popen[bytes] | None = None
+        app: subprocess.Popen[bytes] | None = None
+        try:
+            if needs_simulator():
+                port = options["simulator_port"]
+                self.stdout.write(
+                    f"No Azure deployment is enabled: starting the simulator on {port}."
+                )
+                # Strict bearer checking: a wrong key is refused, as Azure would.
+                command = [*manage_py, "simulator", "--port", str(port), "--strict-bearer"]
+                # Our own interpreter and integer ports: nothing untrusted reaches the command.
+                simulator = subprocess.Popen(command)  # noqa: S603
+                _wait_until_listening(simulator, port)
+                register_simulator(port)
+                os.environ[SIMULATOR_KEY_ENV] = SimulatorConfig().api_keys[0]
+            elif retire_simulator():
+                self.stdout.write(
+                    f'A real deployment is enabled: "{SIMULATOR_DEPLOYMENT_NAME}" is off.'
+                )
+            port = options["port"]
+            app = subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "config.asgi:application",
+                ],
+                cwd=settings.BASE_DIR,
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"Serving on http://127.0.0.1:{port}/ (Ctrl+C stops).")
+            )
+            returncode = app.wait()
+            if returncode:
+                raise CommandError(f"The app server stopped with exit status {returncode}.")
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping.")
+        finally:
+            _stop(app)
+            _stop(simulator)

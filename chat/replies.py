@@ -1,0 +1,365 @@
+"""Replies in flight: the task that streams one reply, and the tabs watching it.
+
+A reply runs as an ``asyncio.Task`` in the process that accepted the turn, independent of any
+websocket: closing the tab does not stop it. Tabs in the same process watch it directly (deltas
+go straight to their sockets, coalesced on a short timer); tabs served by other processes get
+coalesced progress and control events through the channel layer. Deltas themselves never
+travel through the channel layer, and the database is touched only at the start and the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import fragments, llm, services
+from chat.models import Deployment, Message
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+
+# Identifies this process in channel-layer events, so it can ignore its own.
+PROCESS_ID = uuid.uuid4().hex
+HEARTBEAT_INTERVAL = 10.0
+
+_active: dict[int, ActiveReply] = {}
+
+
+def tabs_group(conversation_id: int) -> str:
+    return f"chat.conversation.{conversation_id}"
+
+
+def control_group(conversation_id: int) -> str:
+    return f"chat.reply-control.{conversation_id}"
+
+
+def active_reply(conversation_id: int) -> ActiveReply | None:
+    return _active.get(conversation_id)
+
+
+def no_deployment_error() -> llm.LLMError:
+    return llm.LLMError(
+        kind=llm.ErrorKind.UNAVAILABLE,
+        message="No model is available for this conversation. Please contact an administrator.",
+        detail="no enabled deployment",
+    )
+
+
+def _split_trailing_high_surrogate(text: str) -> tuple[str, str]:
+    """Hold back half of a surrogate pair split across deltas until its other half arrives."""
+    if text and "\ud800" <= text[-1] <= "\udbff":
+        return text[:-1], text[-1]
+    return text, ""
+
+
+class ActiveReply:
+    def __init__(self, turn: services.Turn) -> None:
+        self.turn = turn
+        self.conversation_id = turn.conversation.pk
+        self.message_id = turn.assistant_message.pk
+        self.deployment: Deployment | None = turn.deployment
+        self.parts: list[str] = []
+        self._sent: list[str] = []
+        self._pending: list[str] = []
+        self._held = ""
+        self._watchers: set[Send] = set()
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._last_remote_flush = 0.0
+        self.stop_requested = False
+        self.task: asyncio.Task[None] | None = None
+        self._layer = get_channel_layer()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # Watching
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def watch(self, send: Send) -> str:
+        """Start sending this reply's deltas to ``send``; returns the text sent out so far."""
+        self._watchers.add(send)
+        return "".join(self._sent)
+
+    def unwatch(self, send: Send) -> None:
+        self._watchers.discard(send)
+
+    def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    # Streaming
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send_all(self, fragment: str) -> None:
+        watchers = list(self._watchers)
+        if len(watchers) == 1:
+            await self._send_one(watchers[0], fragment)
+        elif watchers:
+            await asyncio.gather(*(self._send_one(send, fragment) for send in watchers))
+
+    async def _send_one(self, send: Send, fragment: str) -> None:
+        try:
+            await send(fragment)
+        except Exception:
+            # A tab that went away mid-send; its consumer unwatches on disconnect.
+            self._watchers.discard(send)
+
+    def _on_delta(self, text: str) -> Awaitable[None] | None:
+        self.parts.append(text)
+        self._pending.append(text)
+        if self._flush_timer is not None:
+            return None
+        now = time.monotonic()
+        wait = self._last_flush + settings.CHAT_FLUSH_INTERVAL - now
+        if wait <= 0:
+            return self._flush()
+        self._flush_timer = asyncio.get_running_loop().call_later(wait, self._flush_later)
+        return None
+
+    def _flush_later(self) -> None:
+        self._flush_timer = None
+        self._spawn(self._flush())
+
+    async def _flush(self) -> None:
+        self._last_flush = time.monotonic()
+        chunk, self._held = _split_trailing_high_surrogate(self._held + "".join(self._pending))
+        self._pending.clear()
+        if chunk:
+            self._sent.append(chunk)
+            await self._send_all(fragments.stream_append(self.message_id, chunk))
+        if self._last_flush - self._last_remote_flush >= settings.CHAT_REMOTE_FLUSH_INTERVAL:
+            self._last_remote_flush = self._last_flush
+            self._spawn(self._publish({"type": "reply.progress", "text": self.text()}))
+
+    async def _publish(self, event: dict[str, Any]) -> None:
+        if self._layer is None:
+            return
+        event |= {"message_id": self.message_id, "origin": PROCESS_ID}
+        try:
+            await self._layer.group_send(tabs_group(self.conversation_id), event)
+        except Exception:
+            logger.warning("could not publish %s for message %s", event["type"], self.message_id)
+
+    async def _listen_for_stop(self) -> None:
+        """Stop requests from tabs served by other processes arrive on the channel layer."""
+        if self._layer is None:
+            return
+        channel = await self._layer.new_channel()
+        group = control_group(self.conversation_id)
+        await self._layer.group_add(group, channel)
+        try:
+            while True:
+                event = await self._layer.receive(channel)
+                if event.get("type") == "reply.stop" and event.get("message_id") == self.message_id:
+                    self.stop()
+        finally:
+            with contextlib.suppress(Exception):
+                await self._layer.group_discard(group, channel)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await database_sync_to_async(services.reply_heartbeat)(message_id=self.message_id)
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    # The turn
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        outcome = services.ReplyOutcome(
+            text="", status=Message.Status.FAILED, deployment=self.deployment
+        )
+        helpers = [
+            asyncio.ensure_future(self._listen_for_stop()),
+            asyncio.ensure_future(self._heartbeat()),
+        ]
+        cancelled = False
+        try:
+            if self.deployment is None:
+                outcome.error = no_deployment_error()
+            else:
+                await self._stream(self.deployment, outcome, started)
+        except asyncio.CancelledError:
+            cancelled = True
+            outcome.status = (
+                Message.Status.CANCELLED if self.stop_requested else Message.Status.INCOMPLETE
+            )
+            if not self.stop_requested:
+                outcome.error = llm.LLMError(
+                    kind=llm.ErrorKind.STREAM_DROPPED,
+                    message="The server stopped while this reply was being written.",
+                    detail="reply task cancelled by shutdown",
+                )
+        except Exception:
+            logger.exception("reply %s failed unexpectedly", self.message_id)
+            outcome.status = Message.Status.FAILED
+            outcome.error = llm.LLMError(
+                kind=llm.ErrorKind.UNAVAILABLE,
+                message="Something went wrong while writing this reply. Retry to ask again.",
+                detail="unexpected error in reply task",
+            )
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+        outcome.text = self.text()
+        outcome.duration_ms = int((time.monotonic() - started) * 1000)
+        await self._finish(outcome)
+        if cancelled and not self.stop_requested:
+            raise asyncio.CancelledError
+
+    async def _stream(
+        self, deployment: Deployment, outcome: services.ReplyOutcome, started: float
+    ) -> None:
+        turn = self.turn
+        reply_input = await database_sync_to_async(services.reply_input)(
+            conversation=turn.conversation, deployment=deployment, turn=turn
+        )
+        while True:
+            outcome.context_rebuilt = reply_input.context_rebuilt
+            rebuild = False
+            async for event in llm.stream_reply(
+                deployment,
+                input=reply_input.input,
+                previous_response_id=reply_input.previous_response_id,
+                instructions=turn.conversation.instructions,
+                store=deployment.is_stateful,
+                max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
+            ):
+                match event:
+                    case llm.TextDelta(text=text):
+                        if outcome.first_token_ms is None:
+                            outcome.first_token_ms = int((time.monotonic() - started) * 1000)
+                        flushing = self._on_delta(text)
+                        if flushing is not None:
+                            await flushing
+                    case llm.ReasoningDelta():
+                        pass
+                    case llm.Started():
+                        outcome.response_id = event.response_id
+                        outcome.request_id = event.request_id
+                        outcome.region = event.region
+                        outcome.stored_remotely = deployment.is_stateful
+                    case llm.Completed():
+                        self._take_result(outcome, event)
+                        outcome.status = Message.Status.COMPLETED
+                        outcome.becomes_head = deployment.is_stateful
+                    case llm.Incomplete():
+                        self._take_result(outcome, event)
+                        outcome.status = Message.Status.INCOMPLETE
+                        outcome.error = event.error or incomplete_error(event.reason)
+                    case llm.Failed(error=error):
+                        if (
+                            error.kind == llm.ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
+                            and reply_input.previous_response_id
+                            and not self.parts
+                        ):
+                            rebuild = True
+                            break
+                        outcome.response_id = event.response_id or outcome.response_id
+                        outcome.status = (
+                            Message.Status.INCOMPLETE if self.parts else Message.Status.FAILED
+                        )
+                        outcome.error = error
+            if not rebuild:
+                return
+            logger.info("message %s: stored context gone, rebuilding history", self.message_id)
+            reply_input = await database_sync_to_async(services.reply_input)(
+                conversation=turn.conversation, deployment=deployment, turn=turn, force_rebuild=True
+            )
+            reply_input = services.ReplyInput(reply_input.input, None, True)
+
+    @staticmethod
+    def _take_result(outcome: services.ReplyOutcome, event: llm.Completed | llm.Incomplete) -> None:
+        outcome.response_id = event.response_id or outcome.response_id
+        outcome.request_id = event.request_id or outcome.request_id
+        outcome.region = event.region or outcome.region
+        outcome.usage = event.usage
+
+    async def _finish(self, outcome: services.ReplyOutcome) -> None:
+        try:
+            message = await database_sync_to_async(services.reply_finish)(
+                turn=self.turn, outcome=outcome
+            )
+            final = fragments.message(message) + fragments.reply_controls(
+                self.turn.conversation, in_flight_message=None
+            )
+            await self._send_all(final)
+            await self._publish({"type": "reply.finished"})
+        except Exception:
+            logger.exception("could not save reply %s", self.message_id)
+        finally:
+            if _active.get(self.conversation_id) is self:
+                del _active[self.conversation_id]
+            for task in list(self._background):
+                task.cancel()
+
+
+def incomplete_error(reason: str) -> llm.LLMError:
+    if reason == "content_filter":
+        return llm.LLMError(
+            kind=llm.ErrorKind.CONTENT_FILTERED,
+            message="The reply was cut short by Azure's content filter.",
+            detail="incomplete: content_filter",
+        )
+    if reason == "max_output_tokens":
+        return llm.LLMError(
+            kind=llm.ErrorKind.BAD_REQUEST,
+            message="The reply reached the longest answer this deployment allows.",
+            detail="incomplete: max_output_tokens",
+        )
+    return llm.LLMError(
+        kind=llm.ErrorKind.STREAM_DROPPED,
+        message="The reply ended early. Retry to ask again.",
+        detail=f"incomplete: {reason}",
+    )
+
+
+def reply_start(turn: services.Turn) -> ActiveReply:
+    """Run the turn's reply in this process; it outlives the socket or request that started it."""
+    existing = _active.get(turn.conversation.pk)
+    if existing is not None and existing.message_id == turn.assistant_message.pk:
+        return existing
+    reply = ActiveReply(turn)
+    _active[turn.conversation.pk] = reply
+    reply.task = asyncio.get_running_loop().create_task(
+        reply.run(), name=f"reply-{turn.assistant_message.pk}"
+    )
+    return reply
+
+
+async def reply_stop(*, conversation_id: int, message_id: int | None = None) -> None:
+    """Stop the conversation's reply, wherever it runs."""
+    reply = _active.get(conversation_id)
+    if reply is not None and (message_id is None or reply.message_id == message_id):
+        reply.stop()
+        return
+    layer = get_channel_layer()
+    if layer is not None and message_id is not None:
+        await layer.group_send(
+            control_group(conversation_id), {"type": "reply.stop", "message_id": message_id}
+        )
+
+
+async def replies_shutdown() -> None:
+    """Let replies in flight finish saving what they have when the server stops."""
+    tasks = [reply.task for reply in _active.values() if reply.task is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,343 @@
+"""Chat operations with side effects, shared by the HTTP views, the consumer, admin and tasks.
+
+Each function is keyword-only and synchronous; async callers wrap them with
+``database_sync_to_async`` so every database touch happens on Django's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from chat import llm
+from chat.models import Conversation, Deployment, Message, StoredResponse
+from chat.rendering import clean_model_text, render_markdown
+
+logger = logging.getLogger(__name__)
+
+TITLE_LENGTH = 60
+# A reply whose process stopped sending heartbeats this long ago is treated as abandoned.
+REPLY_HEARTBEAT_TTL = 30
+
+
+class TurnRefused(Exception):
+    """A turn that cannot start; ``message`` is shown to the person as it is."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    conversation: Conversation
+    deployment: Deployment | None
+    user_message: Message
+    assistant_message: Message
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyInput:
+    input: str | list[dict[str, str]]
+    previous_response_id: str | None
+    context_rebuilt: bool
+
+
+def title_from_text(text: str) -> str:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(first_line) <= TITLE_LENGTH:
+        return first_line
+    cut = first_line[:TITLE_LENGTH].rsplit(" ", 1)[0] or first_line[:TITLE_LENGTH]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def new_client_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def deployment_default() -> Deployment | None:
+    return Deployment.objects.filter(enabled=True).order_by("-is_default", "priority", "pk").first()
+
+
+def deployment_for(conversation: Conversation) -> Deployment | None:
+    """The deployment that answers the conversation's next turn."""
+    if conversation.deployment is not None and conversation.deployment.enabled:
+        return conversation.deployment
+    return deployment_default()
+
+
+def conversation_create(
+    *, owner: User, deployment: Deployment | None, instructions: str = ""
+) -> Conversation:
+    return Conversation.objects.create(
+        owner=owner, deployment=deployment, instructions=instructions.strip()
+    )
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = title.strip()[:200]
+    conversation.save(update_fields=["title"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation, deleted_by: User | None = None) -> int:
+    """Delete a conversation locally at once and queue the deletion of its copies on Azure.
+
+    Returns how many remote copies were queued.
+    """
+    from chat.ledger import ledger_queue_deletions
+
+    with transaction.atomic():
+        rows = StoredResponse.objects.filter(
+            conversation=conversation, state=StoredResponse.State.LIVE
+        )
+        queued = ledger_queue_deletions(rows=rows, requested_by=deleted_by)
+        conversation.delete()
+    return queued
+
+
+def rate_limit_hit(*, user: User) -> int | None:
+    """Count a turn against the user's rate limit; returns the seconds to wait if over it."""
+    window = settings.CHAT_RATE_WINDOW
+    now = time.time()
+    bucket = int(now // window)
+    key = f"chat:rate:{user.pk}:{bucket}"
+    cache.add(key, 0, timeout=window + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=window + 5)
+        count = 1
+    if count > settings.CHAT_RATE_LIMIT:
+        return max(1, math.ceil((bucket + 1) * window - now))
+    return None
+
+
+def reply_heartbeat(*, message_id: int) -> None:
+    cache.set(f"chat:reply-alive:{message_id}", 1, timeout=REPLY_HEARTBEAT_TTL)
+
+
+def reply_is_alive(*, message_id: int) -> bool:
+    return cache.get(f"chat:reply-alive:{message_id}") is not None
+
+
+def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
+    """Mark an in-flight reply whose process is gone as failed; True if it was orphaned."""
+    age = (now - message.created_at).total_seconds()
+    if age < REPLY_HEARTBEAT_TTL or reply_is_alive(message_id=message.pk):
+        return False
+    message.status = Message.Status.FAILED
+    message.error_code = "interrupted"
+    message.error = "The server restarted while this reply was being written. Retry to ask again."
+    message.completed_at = now
+    message.save(update_fields=["status", "error_code", "error", "completed_at"])
+    return True
+
+
+def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.UUID | None) -> Turn:
+    """Save the user's message and a pending reply in one transaction, before anything else.
+
+    A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
+    """
+    wait = rate_limit_hit(user=user)
+    if wait is not None:
+        raise TurnRefused(
+            f"You are sending messages faster than allowed. Try again in {wait} seconds.",
+            code="rate_limited",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.for_user(user)
+            .select_related("deployment", "head_deployment")
+            .select_for_update(of=("self",))
+            .get(pk=conversation_id)
+        )
+        clash = Q(role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT)
+        if client_id is not None:
+            clash |= Q(client_id=client_id)
+        existing = list(Message.objects.filter(clash, conversation=conversation).order_by("id"))
+        repeated = next((m for m in existing if client_id and m.client_id == client_id), None)
+        if repeated is not None:
+            reply = Message.objects.filter(reply_to=repeated).order_by("-id").first()
+            if reply is not None:
+                return Turn(conversation, deployment_for(conversation), repeated, reply, False)
+        in_flight = [m for m in existing if m.in_flight and not _abandon_if_orphaned(m, now=now)]
+        if in_flight:
+            raise TurnRefused(
+                "A reply is still being written in this conversation. Wait for it to finish "
+                "or press Stop, then send again.",
+                code="reply_in_flight",
+            )
+        deployment = deployment_for(conversation)
+        user_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.USER,
+            text=text,
+            client_id=client_id,
+            created_at=now,
+        )
+        assistant_message = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+            reply_to=user_message,
+            deployment=deployment,
+            created_at=now,
+        )
+        conversation.updated_at = now
+        fields = ["updated_at"]
+        if not conversation.title:
+            conversation.title = title_from_text(text)
+            fields.append("title")
+        conversation.save(update_fields=fields)
+    return Turn(conversation, deployment, user_message, assistant_message, True)
+
+
+def turn_retry(*, user: User, conversation_id: int, message_id: int) -> Turn:
+    """Ask again for the conversation's last reply when it failed, stopped or was cut short."""
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.for_user(user)
+            .select_related("deployment", "head_deployment")
+            .select_for_update(of=("self",))
+            .get(pk=conversation_id)
+        )
+        last = (
+            Message.objects.filter(conversation=conversation)
+            .select_related("reply_to")
+            .order_by("-id")
+            .first()
+        )
+        if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
+            raise TurnRefused("Only the latest reply can be retried.", code="not_latest")
+        if last.in_flight and not _abandon_if_orphaned(last, now=now):
+            raise TurnRefused("This reply is still being written.", code="reply_in_flight")
+        if last.reply_to is None:
+            raise TurnRefused("This reply has no question to ask again.", code="no_question")
+        deployment = deployment_for(conversation)
+        last.status = Message.Status.PENDING
+        last.text = last.html = last.error = last.error_code = ""
+        last.response_id = last.request_id = ""
+        last.context_rebuilt = False
+        last.input_tokens = last.output_tokens = last.reasoning_tokens = None
+        last.cached_tokens = last.first_token_ms = last.duration_ms = None
+        last.deployment = deployment
+        last.created_at = now
+        last.completed_at = None
+        last.save()
+        conversation.updated_at = now
+        conversation.save(update_fields=["updated_at"])
+    return Turn(conversation, deployment, last.reply_to, last, True)
+
+
+def reply_input(
+    *, conversation: Conversation, deployment: Deployment, turn: Turn, force_rebuild: bool = False
+) -> ReplyInput:
+    """Continue from the stored head while the chain is usable, else rebuild from our history."""
+    if not force_rebuild and conversation.head_usable_for(deployment):
+        return ReplyInput(turn.user_message.text, conversation.head_response_id, False)
+    return ReplyInput(history_input(turn=turn), None, bool(conversation.head_response_id))
+
+
+def history_input(*, turn: Turn) -> list[dict[str, str]]:
+    """The conversation's history up to this turn's question, in one query."""
+    rows = (
+        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lte=turn.user_message.pk)
+        .exclude(
+            role=Message.Role.ASSISTANT, status__in=(*Message.IN_FLIGHT, Message.Status.FAILED)
+        )
+        .exclude(text="")
+        .order_by("id")
+        .values_list("role", "text")
+    )
+    return [{"role": role, "content": text} for role, text in rows]
+
+
+@dataclass(slots=True)
+class ReplyOutcome:
+    text: str
+    status: str
+    deployment: Deployment | None
+    response_id: str = ""
+    request_id: str = ""
+    region: str = ""
+    usage: llm.Usage | None = None
+    error: llm.LLMError | None = None
+    context_rebuilt: bool = False
+    first_token_ms: int | None = None
+    duration_ms: int | None = None
+    stored_remotely: bool = False
+    becomes_head: bool = False
+
+
+def reply_finish(*, turn: Turn, outcome: ReplyOutcome) -> Message:
+    """Save the finished reply, move the conversation's head, and record Azure's copy.
+
+    Three writes in one transaction, whatever the length of the conversation.
+    """
+    now = timezone.now()
+    message = turn.assistant_message
+    message.text = clean_model_text(outcome.text)
+    message.html = render_markdown(message.text) if message.text else ""
+    message.status = outcome.status
+    message.deployment = outcome.deployment
+    message.response_id = outcome.response_id
+    message.request_id = outcome.request_id
+    message.context_rebuilt = outcome.context_rebuilt
+    message.first_token_ms = outcome.first_token_ms
+    message.duration_ms = outcome.duration_ms
+    message.completed_at = now
+    if outcome.usage is not None:
+        message.input_tokens = outcome.usage.input_tokens
+        message.output_tokens = outcome.usage.output_tokens
+        message.reasoning_tokens = outcome.usage.reasoning_tokens
+        message.cached_tokens = outcome.usage.cached_tokens
+    if outcome.error is not None:
+        message.error_code = outcome.error.kind.value
+        message.error = outcome.error.message
+    with transaction.atomic():
+        message.save()
+        conversation_update: dict[str, object] = {"updated_at": now}
+        if outcome.becomes_head and outcome.deployment is not None:
+            conversation_update |= {
+                "head_response_id": outcome.response_id,
+                "head_deployment": outcome.deployment,
+                "head_created_at": now,
+            }
+        elif outcome.context_rebuilt or outcome.status == Message.Status.COMPLETED:
+            # A completed turn that is not stored (stateless) leaves no usable head.
+            conversation_update |= {"head_response_id": "", "head_deployment": None}
+        Conversation.objects.filter(pk=turn.conversation.pk).update(**conversation_update)
+        if outcome.stored_remotely and outcome.response_id and outcome.deployment is not None:
+            StoredResponse.objects.bulk_create(
+                [
+                    StoredResponse(
+                        response_id=outcome.response_id,
+                        deployment=outcome.deployment,
+                        user_id=turn.conversation.owner_id,
+                        conversation_id=turn.conversation.pk,
+                        message=message,
+                        created_at=now,
+                        remote_expires_at=now + outcome.deployment.remote_retention,
+                        request_id=outcome.request_id,
+                        region=outcome.region,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+    return message

@@ -1,0 +1,166 @@
+// Chat page behaviour. Loaded as a file (CSP forbids inline script); htmx does the rest.
+(function () {
+  "use strict";
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // Older browsers on plain-http intranets lack randomUUID; getRandomValues is enough.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  function autosize(textarea) {
+    textarea.style.height = "auto";
+    textarea.style.height = Math.min(textarea.scrollHeight, window.innerHeight * 0.4) + "px";
+  }
+
+  function ensureClientIds() {
+    document.querySelectorAll("[data-client-id-input]").forEach((input) => {
+      if (!input.value) input.value = newClientId();
+    });
+  }
+
+  // Enter sends, Shift+Enter makes a new line; nothing is sent while a reply is being written.
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (target.matches && target.matches("[data-composer-input]")) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        const form = target.form;
+        const sendButton = document.getElementById("send-button");
+        if (!sendButton || sendButton.disabled) return;
+        if (!target.value.trim()) return;
+        form.requestSubmit();
+      }
+    }
+    if (target.matches && target.matches("[data-rename-input]") && event.key === "Escape") {
+      const cancel = target.form.querySelector("[data-rename-cancel]");
+      if (cancel) cancel.click();
+    }
+  });
+
+  document.addEventListener("input", (event) => {
+    if (event.target.matches && event.target.matches("[data-composer-input]")) autosize(event.target);
+  });
+
+  // The draft is cleared only once the server shows it back as a saved message, so a refused
+  // or failed send never loses what the person typed.
+  function clearAcceptedDraft() {
+    const form = document.getElementById("composer");
+    if (!form) return;
+    const idInput = form.querySelector("[data-client-id-input]");
+    if (!idInput || !idInput.value) return;
+    if (document.querySelector(`.message-user[data-client-id="${CSS.escape(idInput.value)}"]`)) {
+      const textarea = form.querySelector("[data-composer-input]");
+      textarea.value = "";
+      autosize(textarea);
+      idInput.value = newClientId();
+    }
+  }
+
+  // Keep the newest text in view while it streams, unless the person scrolled up to read.
+  let stickToBottom = true;
+  function messagesEl() {
+    return document.getElementById("messages");
+  }
+  document.addEventListener(
+    "scroll",
+    (event) => {
+      const el = messagesEl();
+      if (event.target === el) {
+        stickToBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+      }
+    },
+    true,
+  );
+  function followStream() {
+    const el = messagesEl();
+    if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+  }
+
+  function setStatus(text) {
+    const status = document.getElementById("connection-status");
+    if (status) status.textContent = text;
+  }
+
+  document.body.addEventListener("htmx:wsAfterMessage", () => {
+    clearAcceptedDraft();
+    followStream();
+  });
+  document.body.addEventListener("htmx:wsOpen", () => setStatus(""));
+  document.body.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail && event.detail.event ? event.detail.event.code : 0;
+    if (code === 4401) setStatus("Signed out: reload to sign in again");
+    else if (code === 4404) setStatus("This conversation is no longer available");
+    else setStatus("Reconnecting…");
+  });
+
+  // Copy buttons: one per message and one per code block.
+  async function copyText(button, text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Copied";
+    } catch (error) {
+      button.textContent = "Copy failed";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 1500);
+  }
+  document.addEventListener("click", (event) => {
+    const codeButton = event.target.closest("[data-copy-code]");
+    if (codeButton) {
+      const code = codeButton.closest(".code-block").querySelector("pre");
+      copyText(codeButton, code ? code.innerText : "");
+      return;
+    }
+    const messageButton = event.target.closest("[data-copy-message]");
+    if (messageButton) {
+      const body = messageButton.closest(".message").querySelector(".message-body");
+      copyText(messageButton, body ? body.innerText : "");
+    }
+  });
+
+  // Phones: the conversation list slides over the page.
+  function setSidebar(open) {
+    const app = document.querySelector(".app");
+    if (!app) return;
+    app.classList.toggle("sidebar-open", open);
+    document.querySelectorAll("[data-sidebar-toggle]").forEach((b) => b.setAttribute("aria-expanded", String(open)));
+    if (open) {
+      const search = document.getElementById("conversation-search");
+      if (search) search.focus();
+    }
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-sidebar-toggle]")) {
+      setSidebar(!document.querySelector(".app").classList.contains("sidebar-open"));
+    } else if (event.target.closest("[data-sidebar-close]")) {
+      setSidebar(false);
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.querySelector(".app.sidebar-open")) setSidebar(false);
+  });
+
+  // The new-chat form is a plain POST: one click makes one conversation.
+  document.addEventListener("submit", (event) => {
+    if (event.target.id === "new-chat") {
+      const button = event.target.querySelector("#send-button");
+      if (button) {
+        button.disabled = true;
+        button.textContent = "Sending…";
+      }
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    ensureClientIds();
+    document.querySelectorAll("[data-composer-input]").forEach(autosize);
+    followStream();
+  });
+  document.body.addEventListener("htmx:afterSettle", ensureClientIds);
+})();
