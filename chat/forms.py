@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 
 from chat.models import Conversation, Deployment
 
@@ -26,10 +27,12 @@ class MessageForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         limit = settings.CHAT_MAX_MESSAGE_CHARS
-        self.fields["text"].max_length = limit
-        self.fields["text"].error_messages["max_length"] = (
-            f"That message is too long: at most {limit:,} characters "
-            "(it has %(show_value)s). Shorten it or split it into parts."
+        self.fields["text"].validators.append(
+            MaxLengthValidator(
+                limit,
+                message=f"That message is too long: at most {limit:,} characters "
+                "(it has %(show_value)s). Shorten it or split it into parts.",
+            )
         )
 
     def clean_text(self) -> str:
@@ -66,7 +69,9 @@ class NewConversationForm(MessageForm):
         field = self.fields["deployment"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = deployments
-        self.fields["instructions"].max_length = settings.CHAT_MAX_INSTRUCTIONS_CHARS
+        self.fields["instructions"].validators.append(
+            MaxLengthValidator(settings.CHAT_MAX_INSTRUCTIONS_CHARS)
+        )
         if not self.is_bound:
             default = next((d for d in deployments if d.is_default), None)
             if default is not None:

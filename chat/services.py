@@ -172,7 +172,12 @@ def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.U
         existing = list(Message.objects.filter(clash, conversation=conversation).order_by("id"))
         repeated = next((m for m in existing if client_id and m.client_id == client_id), None)
         if repeated is not None:
-            reply = Message.objects.filter(reply_to=repeated).order_by("-id").first()
+            reply = (
+                Message.objects.filter(reply_to=repeated)
+                .select_related("deployment")
+                .order_by("-id")
+                .first()
+            )
             if reply is not None:
                 return Turn(conversation, deployment_for(conversation), repeated, reply, False)
         in_flight = [m for m in existing if m.in_flight and not _abandon_if_orphaned(m, now=now)]

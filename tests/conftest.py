@@ -21,3 +21,22 @@ def other_user(db):
 @pytest.fixture
 def staff_user(db):
     return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs in its own event loop; a channel layer's locks and pools belong to one."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rate limits and reply heartbeats live in the cache; tests start with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,17 +1,18 @@
 """The conversation websocket, against the running simulator over HTTP."""
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.db.backends.utils import CursorWrapper
 
 from chat import replies
 from chat.models import Conversation, Message, StoredResponse
@@ -26,13 +27,12 @@ ORIGIN = (b"origin", b"http://127.0.0.1")
 async def connect(
     user: Any, conversation: Conversation, *, headers: list[tuple[bytes, bytes]] | None = None
 ) -> tuple[WebsocketCommunicator, bool, Any]:
-    from channels.auth import AuthMiddlewareStack  # noqa: F401  (documented below)
-
     communicator = WebsocketCommunicator(
         application,
         f"/ws/conversations/{conversation.pk}/",
         headers=[ORIGIN] if headers is None else headers,
     )
+    # The session middleware would resolve the user from a cookie; tests hand it over directly.
     communicator.scope["user"] = user
     connected, code = await communicator.connect()
     return communicator, connected, code
@@ -69,6 +69,23 @@ def send_payload(text: str, **extra: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def count_queries() -> Iterator[list[str]]:
+    """Every query from any thread: the turn's work happens on Django's database thread."""
+    executed: list[str] = []
+    original = CursorWrapper._execute
+
+    def counting(self, sql, params, *ignored_wrappers):
+        executed.append(sql)
+        return original(self, sql, params, *ignored_wrappers)
+
+    CursorWrapper._execute = counting
+    try:
+        yield executed
+    finally:
+        CursorWrapper._execute = original
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory()
@@ -93,3 +110,369 @@ async def test_a_whole_turn_streams_and_is_saved(owner, conversation, clean_simu
     assert reply.output_tokens and reply.output_tokens > 0
     assert await StoredResponse.objects.filter(response_id=reply.response_id).aexists()
     await communicator.disconnect()
+
+
+async def send_and_wait(
+    communicator: WebsocketCommunicator, conversation: Conversation, text: str, **extra: str
+) -> Message:
+    await communicator.send_to(text_data=send_payload(text, **extra))
+    await receive_until(communicator, r"message-assistant status-(?!pending)")
+    return await wait_for_reply(conversation)
+
+
+def creates(simulator) -> list[dict]:
+    return [r["json"] for r in simulator.requests(op="create")]
+
+
+async def test_two_turns_are_chained_by_previous_response_id(
+    owner, conversation, clean_simulator
+) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    first = await send_and_wait(communicator, conversation, "First question")
+    second = await send_and_wait(communicator, conversation, "Second question")
+    await communicator.disconnect()
+
+    bodies = creates(clean_simulator)
+    assert bodies[0].get("previous_response_id") is None
+    assert bodies[1]["previous_response_id"] == first.response_id
+    assert bodies[1]["input"] == "Second question", "only the new turn travels with the chain"
+    assert bodies[1]["store"] is True
+    assert not second.context_rebuilt
+    await conversation.arefresh_from_db()
+    assert conversation.head_response_id == second.response_id
+
+
+async def test_instructions_go_with_every_turn(owner, conversation, clean_simulator) -> None:
+    conversation.instructions = "Answer like a pirate."
+    await conversation.asave()
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "One")
+    await send_and_wait(communicator, conversation, "Two")
+    await communicator.disconnect()
+    assert [b["instructions"] for b in creates(clean_simulator)] == ["Answer like a pirate."] * 2
+
+
+async def test_stateless_deployment_sends_the_whole_history(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(store_policy="stateless")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    first = await send_and_wait(communicator, conversation, "Remember the number 42")
+    await send_and_wait(communicator, conversation, "Which number?")
+    await communicator.disconnect()
+
+    second_body = creates(clean_simulator)[1]
+    assert second_body["store"] is False
+    assert "previous_response_id" not in second_body or not second_body["previous_response_id"]
+    assert second_body["input"] == [
+        {"role": "user", "content": "Remember the number 42"},
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "Which number?"},
+    ]
+    assert not await StoredResponse.objects.aexists(), "nothing is kept on Azure"
+
+
+async def test_forgotten_head_is_rebuilt_within_the_same_turn(
+    owner, conversation, clean_simulator
+) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    first = await send_and_wait(communicator, conversation, "Remember the word tangerine")
+    clean_simulator.expire(first.response_id)
+    second = await send_and_wait(communicator, conversation, "[[sim recall]] Which word?")
+    await communicator.disconnect()
+
+    bodies = creates(clean_simulator)
+    assert bodies[1]["previous_response_id"] == first.response_id
+    assert "previous_response_id" not in bodies[2] or not bodies[2]["previous_response_id"]
+    assert second.status == Message.Status.COMPLETED
+    assert second.context_rebuilt
+    assert "Remember the word tangerine" in second.text, "the model saw the rebuilt history"
+    frames_html = second.html
+    assert frames_html
+
+
+async def test_expired_head_is_not_sent(owner, conversation, clean_simulator) -> None:
+    from datetime import timedelta
+
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "Hello")
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(
+        head_created_at=conversation.created_at - timedelta(days=31)
+    )
+    second = await send_and_wait(communicator, conversation, "Again")
+    await communicator.disconnect()
+    body = creates(clean_simulator)[1]
+    assert not body.get("previous_response_id")
+    assert second.context_rebuilt
+
+
+async def test_another_resource_means_rebuilding(
+    owner, conversation, make_sim_deployment, clean_simulator
+) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "Hello")
+    other = await database_sync_to_async(make_sim_deployment)(name="Other region")
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(deployment=other)
+    second = await send_and_wait(communicator, conversation, "Again")
+    await communicator.disconnect()
+    body = creates(clean_simulator)[1]
+    assert not body.get("previous_response_id")
+    assert body["model"] == other.deployment_name
+    assert second.context_rebuilt and second.deployment_id == other.pk
+
+
+async def test_stop_keeps_the_partial_text(owner, make_sim_deployment, clean_simulator) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=400")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=send_payload("Tell me a long story"))
+    await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
+    reply_id = (await Message.objects.filter(role="assistant").alast()).pk
+    await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": reply_id}))
+    frames = await receive_until(communicator, r"status-cancelled")
+    assert "You stopped this reply." in frames
+    reply = await wait_for_reply(conversation)
+    assert reply.status == Message.Status.CANCELLED
+    assert 0 < len(reply.text) < 2000
+    await communicator.disconnect()
+
+
+async def test_closing_the_tab_does_not_stop_the_reply(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=400,words=60")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=send_payload("Hello"))
+    await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
+    await communicator.disconnect()
+
+    reply = await wait_for_reply(conversation)
+    assert reply.status == Message.Status.COMPLETED
+    assert len(reply.text.split()) >= 50
+
+
+async def test_reconnecting_mid_stream_catches_up_and_follows(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=100,words=80")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    first, _, _ = await connect(owner, conversation)
+    await first.send_to(text_data=send_payload("Hello"))
+    await receive_until(first, r'hx-swap-oob="beforeend">[^<]')
+    await first.disconnect()
+
+    second, _, _ = await connect(owner, conversation)
+    frames = await receive_until(second, r"status-completed")
+    assert 'hx-swap-oob="outerHTML">' in frames, "the text so far replaces the stale page"
+    await second.disconnect()
+
+
+async def test_a_second_tab_sees_the_stream_and_can_stop_it(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=400")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    tab_one, _, _ = await connect(owner, conversation)
+    tab_two, _, _ = await connect(owner, conversation)
+    await tab_one.send_to(text_data=send_payload("Hello from tab one"))
+    seen = await receive_until(tab_two, r'hx-swap-oob="beforeend">[^<]')
+    assert "Hello from tab one" in seen
+    reply = await Message.objects.filter(role="assistant").alast()
+    await tab_two.send_to(text_data=json.dumps({"action": "stop", "message_id": reply.pk}))
+    await receive_until(tab_one, r"status-cancelled")
+    assert (await wait_for_reply(conversation)).status == Message.Status.CANCELLED
+    await tab_one.disconnect()
+    await tab_two.disconnect()
+
+
+async def test_a_send_while_a_reply_streams_is_refused(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=200")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=send_payload("First"))
+    await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
+    await communicator.send_to(text_data=send_payload("Second, too soon"))
+    frames = await receive_until(communicator, r"still being written")
+    assert 'id="notices"' in frames
+    assert not await Message.objects.filter(text="Second, too soon").aexists()
+    await replies.reply_stop(conversation_id=conversation.pk)
+    await wait_for_reply(conversation)
+    await communicator.disconnect()
+
+
+async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    payload = send_payload("Only once")
+    await communicator.send_to(text_data=payload)
+    await communicator.send_to(text_data=payload)
+    await receive_until(communicator, r"status-completed")
+    await wait_for_reply(conversation)
+    await communicator.disconnect()
+    assert await Message.objects.filter(conversation=conversation).acount() == 2
+    assert len(creates(clean_simulator)) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (json.dumps({"text": ""}), "Type a message before sending."),
+        (json.dumps({"text": "   \n  "}), "Type a message before sending."),
+        (json.dumps({"text": "x" * 40_000}), "That message is too long"),
+        (json.dumps({"text": "hi", "client_id": "not-a-uuid"}), "malformed message id"),
+        ("{not json", "could not read"),
+        (json.dumps(["a", "list"]), "could not read"),
+        (json.dumps({"text": {"nested": 1}}), "could not read"),
+    ],
+)
+async def test_bad_payloads_get_a_clear_error_and_the_socket_stays_open(
+    owner, conversation, clean_simulator, payload, expected
+) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=payload)
+    frame = await communicator.receive_from(timeout=5)
+    assert expected in frame
+    assert 'role="alert"' in frame
+    await communicator.send_to(text_data=send_payload("Still here"))
+    await receive_until(communicator, r"status-completed")
+    await communicator.disconnect()
+
+
+async def test_rate_limit_answers_with_the_wait(
+    owner, conversation, clean_simulator, settings
+) -> None:
+    settings.CHAT_RATE_LIMIT = 1
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "One")
+    await communicator.send_to(text_data=send_payload("Two"))
+    frames = await receive_until(communicator, r"Try again in \d+ seconds")
+    assert "faster than allowed" in frames
+    assert not await Message.objects.filter(text="Two").aexists()
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("directive", "status", "kind", "words"),
+    [
+        ("fault=rate_limit retry_after_ms=30000", "failed", "rate_limited", "Try again in 30"),
+        ("fault=content_filter_prompt category=violence", "failed", "content_filtered", "violence"),
+        ("fault=server_error", "failed", "unavailable", ""),
+        ("fault=unavailable", "failed", "unavailable", ""),
+        ("fault=cut after=5", "incomplete", "stream_dropped", ""),
+        ("fault=content_filter_output after=5", "incomplete", "content_filtered", ""),
+        ("fault=failed after=0", "failed", "", ""),
+        ("fault=error_event_nested after=0", "failed", "", ""),
+        ("fault=error_event after=3", "incomplete", "", ""),
+    ],
+)
+async def test_every_failure_is_saved_with_an_explanation_and_retry(
+    owner, conversation, clean_simulator, directive, status, kind, words
+) -> None:
+    communicator, _, _ = await connect(owner, conversation)
+    reply = await send_and_wait(communicator, conversation, f"[[sim {directive}]] Hello")
+    assert reply.status == status
+    assert reply.error, "a human explanation"
+    if kind:
+        assert reply.error_code == kind
+    if words:
+        assert words in reply.error
+    if status == "incomplete":
+        assert reply.text, "the partial text is kept"
+    user_message = await Message.objects.filter(conversation=conversation, role="user").alast()
+    assert user_message.text.endswith("Hello"), "the user's text is never lost"
+
+    await communicator.send_to(text_data=json.dumps({"action": "retry", "message_id": reply.pk}))
+    await receive_until(communicator, r"message-assistant status-(?!pending)")
+    retried = await wait_for_reply(conversation)
+    assert retried.pk == reply.pk
+    await communicator.disconnect()
+
+
+async def test_rejected_credentials_tell_the_user_to_contact_an_admin(
+    owner, make_sim_deployment, clean_strict_simulator, monkeypatch
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(
+        api_key_env="WRONG_KEY_ENV", server=clean_strict_simulator
+    )
+    monkeypatch.setenv("WRONG_KEY_ENV", "not-the-key")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    reply = await send_and_wait(communicator, conversation, "Hello")
+    await communicator.disconnect()
+    assert reply.error_code == "auth_failed"
+    assert "administrator" in reply.error
+    assert "not-the-key" not in reply.error
+
+
+async def test_stalled_stream_keeps_partial_text(
+    owner, conversation, clean_simulator, settings
+) -> None:
+    settings.LLM_READ_TIMEOUT = 0.5
+    communicator, _, _ = await connect(owner, conversation)
+    reply = await send_and_wait(communicator, conversation, "[[sim fault=stall after=4]] Hi")
+    await communicator.disconnect()
+    assert reply.status == Message.Status.INCOMPLETE
+    assert reply.text
+    assert reply.error
+
+
+async def test_unicode_is_stored_exactly(owner, conversation, clean_simulator) -> None:
+    text = "👩🏽‍💻 مرحبا بالعالم שלום e\u0301 🇸🇪 — ok"
+    communicator, _, _ = await connect(owner, conversation)
+    reply = await send_and_wait(communicator, conversation, f"[[sim echo burst=1]]{text}")
+    await communicator.disconnect()
+    user_message = await Message.objects.filter(conversation=conversation, role="user").alast()
+    assert user_message.text == f"[[sim echo burst=1]]{text}"
+    assert reply.text == text
+
+
+@pytest.mark.parametrize("history", [1, 500])
+async def test_queries_per_turn_are_few_and_constant(
+    owner, conversation, clean_simulator, history
+) -> None:
+    await Message.objects.abulk_create(
+        [
+            Message(conversation=conversation, role=role, text=f"old {i}")
+            for i in range(history)
+            for role in ("user", "assistant")
+        ]
+    )
+    communicator, _, _ = await connect(owner, conversation)
+    with count_queries() as queries:
+        await communicator.send_to(text_data=send_payload("[[sim words=200]] Count me"))
+        await receive_until(communicator, r"status-completed")
+    await communicator.disconnect()
+    print(f"queries per turn with {history} old messages: {len(queries)}")
+    assert len(queries) <= 8, queries
+    assert not any("message" in sql and "UPDATE" in sql for sql in queries[:-3]), "none per delta"
+
+
+async def test_anonymous_socket_is_refused(conversation) -> None:
+    communicator, connected, code = await connect(AnonymousUser(), conversation)
+    assert not connected
+    assert code == 4401
+
+
+async def test_another_users_conversation_is_refused_without_a_hint(conversation) -> None:
+    stranger = await database_sync_to_async(UserFactory)()
+    communicator, connected, code = await connect(stranger, conversation)
+    assert not connected
+    assert code == 4404
+    missing = Conversation(pk=conversation.pk + 1000)
+    _, connected_missing, code_missing = await connect(stranger, missing)
+    assert not connected_missing and code_missing == code, "same answer as a missing one"
+
+
+async def test_a_foreign_origin_is_refused(owner, conversation) -> None:
+    _, connected, _ = await connect(
+        owner, conversation, headers=[(b"origin", b"https://evil.example")]
+    )
+    assert not connected
+
+
+async def test_a_missing_origin_is_refused(owner, conversation) -> None:
+    _, connected, _ = await connect(owner, conversation, headers=[])
+    assert not connected
