@@ -39,4 +39,3 @@ def fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
-    yield

@@ -39,11 +39,11 @@ async def connect(
 
 
 async def receive_until(
-    communicator: WebsocketCommunicator, pattern: str, *, timeout: float = 5
+    communicator: WebsocketCommunicator, pattern: str, *, within: float = 5
 ) -> str:
     """Collect frames until one matches ``pattern``; returns everything received."""
     received: list[str] = []
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         remaining = deadline - asyncio.get_running_loop().time()
         frame = await communicator.receive_from(timeout=max(remaining, 0.01))
@@ -105,9 +105,10 @@ async def test_a_whole_turn_streams_and_is_saved(owner, conversation, clean_simu
     assert 'hx-swap-oob="beforeend"' in frames, "deltas streamed as out-of-band appends"
     reply = await wait_for_reply(conversation)
     assert reply.status == Message.Status.COMPLETED
-    assert reply.text and reply.html.startswith("<")
+    assert reply.text
+    assert reply.html.startswith("<")
     assert reply.response_id.startswith("resp_")
-    assert reply.output_tokens and reply.output_tokens > 0
+    assert reply.output_tokens > 0
     assert await StoredResponse.objects.filter(response_id=reply.response_id).aexists()
     await communicator.disconnect()
 
@@ -219,7 +220,8 @@ async def test_another_resource_means_rebuilding(
     body = creates(clean_simulator)[1]
     assert not body.get("previous_response_id")
     assert body["model"] == other.deployment_name
-    assert second.context_rebuilt and second.deployment_id == other.pk
+    assert second.context_rebuilt
+    assert second.deployment_id == other.pk
 
 
 async def test_stop_keeps_the_partial_text(owner, make_sim_deployment, clean_simulator) -> None:
@@ -451,19 +453,20 @@ async def test_queries_per_turn_are_few_and_constant(
 
 
 async def test_anonymous_socket_is_refused(conversation) -> None:
-    communicator, connected, code = await connect(AnonymousUser(), conversation)
+    _, connected, code = await connect(AnonymousUser(), conversation)
     assert not connected
     assert code == 4401
 
 
 async def test_another_users_conversation_is_refused_without_a_hint(conversation) -> None:
     stranger = await database_sync_to_async(UserFactory)()
-    communicator, connected, code = await connect(stranger, conversation)
+    _, connected, code = await connect(stranger, conversation)
     assert not connected
     assert code == 4404
     missing = Conversation(pk=conversation.pk + 1000)
     _, connected_missing, code_missing = await connect(stranger, missing)
-    assert not connected_missing and code_missing == code, "same answer as a missing one"
+    assert not connected_missing
+    assert code_missing == code, "the same answer as for a missing one"
 
 
 async def test_a_foreign_origin_is_refused(owner, conversation) -> None:

@@ -1,0 +1,22 @@
+"""Server-wide settings of the simulator: the defaults every request starts from."""
+
+from dataclasses import dataclass
+
+THIRTY_DAYS = 30 * 24 * 60 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    api_keys: tuple[str, ...] = ("sim-key",)
+    # Entra ID tokens cannot be checked offline, so any bearer token passes unless switched off.
+    accept_any_bearer: bool = True
+    region: str = "swedencentral"
+    retention_seconds: int = THIRTY_DAYS
+    previous_response_not_found_status: int = 400
+    ttft_ms: int = 300
+    tps: float = 80.0
+    burst: int = 1
+    words: int = 300
+    # Bounds on memory for long benchmark runs: the oldest responses are evicted first.
+    max_stored_responses: int = 20_000
+    request_log_size: int = 10_000
