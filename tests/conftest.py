@@ -1,6 +1,7 @@
 import pytest
 
 from tests.factories import PASSWORD, UserFactory
+from tests.simulator_fixtures import *  # noqa: F403  (fixtures shared by chat and browser tests)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from chat.llm import (
 )
 from chat.models import Deployment
 from chat.simulator.testing import SimulatorServer
-from tests.chat.conftest import FAKE_ENTRA_TOKEN, SIMULATOR_KEY_ENV, FakeEntraCredential
+from tests.simulator_fixtures import FAKE_ENTRA_TOKEN, SIMULATOR_KEY_ENV, FakeEntraCredential
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the chat app: the local Responses API simulator and deployments pointing at it.
+"""Fixtures: the local Responses API simulator and deployments pointing at it.
 
 The simulator is real (uvicorn on 127.0.0.1, spoken to over HTTP by the official SDK); the one
 thing faked is Entra ID's token service (``fake_entra_credential``).
