@@ -31,6 +31,15 @@ def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
     )
 
 
+def _latest_reply(conversation_id: int) -> Message | None:
+    return (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
+        .select_related("deployment")
+        .order_by("-id")
+        .first()
+    )
+
+
 def _render_message(message_id: int, conversation_id: int) -> str:
     message = Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()
     return fragments.message(message) if message is not None else ""
@@ -67,6 +76,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         reply = replies.active_reply(conversation.pk)
         if reply is not None:
             await self._watch(reply)
+        else:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """After a reconnect, show how the latest reply ended while the socket was away."""
+        latest = await database_sync_to_async(_latest_reply)(self.conversation.pk)
+        if latest is not None and not latest.in_flight:
+            await self.send_fragment(
+                fragments.message(latest)
+                + fragments.reply_controls(self.conversation, in_flight_message=None)
+            )
 
     async def disconnect(self, code: int) -> None:
         if self.watching is not None:

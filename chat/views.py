@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -53,26 +53,26 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
 @require_POST
 async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     user: User = await request.auser()
-    form = await database_sync_to_async(_bound_new_conversation_form)(request)
+    form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
-        context = await database_sync_to_async(_sidebar_context)(request)
-        return await database_sync_to_async(render)(
+        context = await sync_to_async(_sidebar_context)(request)
+        return await sync_to_async(render)(
             request, "chat/home.html", {"form": form, **context}, status=400
         )
-    conversation = await database_sync_to_async(services.conversation_create)(
+    conversation = await sync_to_async(services.conversation_create)(
         owner=user,
         deployment=form.cleaned_data["deployment"],
         instructions=form.cleaned_data["instructions"],
     )
     try:
-        turn = await database_sync_to_async(services.turn_start)(
+        turn = await sync_to_async(services.turn_start)(
             user=user,
             conversation_id=conversation.pk,
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
         )
     except services.TurnRefused as refused:
-        await database_sync_to_async(flash.error)(request, refused.message)
+        await sync_to_async(flash.error)(request, refused.message)
     else:
         replies.reply_start(turn)
     return redirect("conversation_detail", conversation_id=conversation.pk)
@@ -84,12 +84,14 @@ def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversati
     return form
 
 
-@require_GET
-def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = get_object_or_404(
-        Conversation.objects.for_user(request.user).select_related("deployment"),
-        pk=conversation_id,
-    )
+def _conversation_page(
+    request: AuthenticatedRequest,
+    conversation: Conversation,
+    *,
+    draft: str = "",
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
     messages = list(conversation.messages.select_related("deployment").order_by("id"))
     in_flight = next((m for m in reversed(messages) if m.in_flight), None)
     context = {
@@ -97,39 +99,58 @@ def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> 
         "deployment": services.deployment_for(conversation),
         "messages": messages,
         "in_flight_message": in_flight,
-        "form": MessageForm(),
+        "draft": draft,
+        "error": error,
         "new_client_id": services.new_client_id(),
         **_sidebar_context(request, current=conversation),
     }
-    return render(request, "chat/conversation_detail.html", context)
+    return render(request, "chat/conversation_detail.html", context, status=status)
+
+
+def _owned_conversation(request: AuthenticatedRequest, conversation_id: int) -> Conversation:
+    return get_object_or_404(
+        Conversation.objects.for_user(request.user).select_related("deployment"),
+        pk=conversation_id,
+    )
+
+
+@require_GET
+def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    return _conversation_page(request, _owned_conversation(request, conversation_id))
 
 
 @require_POST
 async def message_create(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    """The composer without websockets: the same form and the same service as the consumer."""
+    """The composer without websockets: the same form and the same service as the consumer.
+
+    A refused message comes back in the composer with the reason, so nothing typed is lost.
+    """
     user: User = await request.auser()
+    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     form = MessageForm(request.POST)
-    target = reverse("conversation_detail", args=[conversation_id])
     if not form.is_valid():
-        errors = " ".join(e for field_errors in form.errors.values() for e in field_errors)
-        await _owned_or_404(user, conversation_id)
-        await database_sync_to_async(flash.error)(request, errors)
-        return HttpResponseRedirect(target)
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+        return await sync_to_async(_conversation_page)(
+            request, conversation, draft=request.POST.get("text", ""), error=errors, status=400
+        )
     try:
-        turn = await database_sync_to_async(services.turn_start)(
+        turn = await sync_to_async(services.turn_start)(
             user=user,
             conversation_id=conversation_id,
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
         )
-    except Conversation.DoesNotExist:
-        return HttpResponse("Not found", status=404)
     except services.TurnRefused as refused:
-        await database_sync_to_async(flash.error)(request, refused.message)
-    else:
-        if turn.created:
-            replies.reply_start(turn)
-    return HttpResponseRedirect(target)
+        return await sync_to_async(_conversation_page)(
+            request,
+            conversation,
+            draft=form.cleaned_data["text"],
+            error=refused.message,
+            status=429,
+        )
+    if turn.created:
+        replies.reply_start(turn)
+    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
 
 
 @require_POST
@@ -137,23 +158,22 @@ async def message_retry(
     request: AuthenticatedRequest, conversation_id: int, message_id: int
 ) -> HttpResponse:
     user: User = await request.auser()
+    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     try:
-        turn = await database_sync_to_async(services.turn_retry)(
+        turn = await sync_to_async(services.turn_retry)(
             user=user, conversation_id=conversation_id, message_id=message_id
         )
-    except Conversation.DoesNotExist:
-        return HttpResponse("Not found", status=404)
     except services.TurnRefused as refused:
-        await database_sync_to_async(flash.error)(request, refused.message)
-    else:
-        replies.reply_start(turn)
+        return await sync_to_async(_conversation_page)(
+            request, conversation, error=refused.message, status=409
+        )
+    replies.reply_start(turn)
     return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
 
 
 @require_POST
 async def reply_stop(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    user: User = await request.auser()
-    await _owned_or_404(user, conversation_id)
+    await sync_to_async(_owned_conversation)(request, conversation_id)
     message_id = request.POST.get("message_id", "")
     await replies.reply_stop(
         conversation_id=conversation_id,
@@ -162,18 +182,9 @@ async def reply_stop(request: AuthenticatedRequest, conversation_id: int) -> Htt
     return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
 
 
-async def _owned_or_404(user: User, conversation_id: int) -> Conversation:
-    conversation = await Conversation.objects.for_user(user).filter(pk=conversation_id).afirst()
-    if conversation is None:
-        raise Http404("No such conversation.")
-    return conversation
-
-
 @require_http_methods(["GET", "POST"])
 def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = get_object_or_404(
-        Conversation.objects.for_user(request.user), pk=conversation_id
-    )
+    conversation = _owned_conversation(request, conversation_id)
     template = "chat/conversation_list.html"
     if request.method == "GET":
         if request.GET.get("cancel"):
@@ -202,9 +213,7 @@ def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> 
 
 @require_POST
 def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = get_object_or_404(
-        Conversation.objects.for_user(request.user), pk=conversation_id
-    )
+    conversation = _owned_conversation(request, conversation_id)
     services.conversation_delete(conversation=conversation, deleted_by=request.user)
     viewing = (
         request.headers.get("HX-Current-URL", "").rstrip("/").endswith(f"/c/{conversation_id}")

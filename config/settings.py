@@ -4,6 +4,7 @@ With no environment at all the app runs on its embedded defaults: DEBUG on, a SQ
 the in-memory channel layer and the local Responses API simulator as the model.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -13,7 +14,8 @@ from django.utils.csp import CSP
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG: bool = env.bool("DJANGO_DEBUG", default=True)
 
@@ -100,8 +102,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
 else:
     # A file, not memory, for the test database: the browser tests' live server and the
-    # websocket consumers reach it from other threads.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    # websocket consumers reach it from other threads. One per test run, so runs never collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
@@ -118,7 +120,16 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": REDIS_MAX_CONNECTIONS,
+                        # redis-py 8 reads with a 5 s socket timeout, the same as the layer's
+                        # 5 s blocking receive: the two race and kill consumers. Read longer.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="azchat"),
                 "capacity": 1500,
                 "expiry": 30,
@@ -224,6 +235,22 @@ LLM_MAX_RETRY_WAIT: float = env.float("LLM_MAX_RETRY_WAIT", default=10.0)
 AZURE_OPENAI_TOKEN_SCOPE: str = env.str(
     "AZURE_OPENAI_TOKEN_SCOPE", default="https://cognitiveservices.azure.com/.default"
 )
+
+# Remote deletion of stored responses (chat.ledger). A deletion that meets 429, 5xx or a timeout
+# is tried again after LEDGER_BACKOFF_BASE * 2**(attempt - 1) seconds (at most
+# LEDGER_BACKOFF_MAX, and never sooner than Azure's Retry-After), LEDGER_MAX_ATTEMPTS times in
+# all. A worker holds a row for LEDGER_LEASE_SECONDS; a killed worker's row is taken up again by
+# `manage.py retention_sweep` once that lease has run out.
+LEDGER_MAX_ATTEMPTS: int = env.int("LEDGER_MAX_ATTEMPTS", default=6)
+LEDGER_BACKOFF_BASE: float = env.float("LEDGER_BACKOFF_BASE", default=5.0)
+LEDGER_BACKOFF_MAX: float = env.float("LEDGER_BACKOFF_MAX", default=3600.0)
+LEDGER_LEASE_SECONDS: int = env.int("LEDGER_LEASE_SECONDS", default=300)
+
+# Failover (chat.failover): a deployment failing FAILOVER_FAILURE_THRESHOLD times within
+# FAILOVER_WINDOW_SECONDS is skipped for FAILOVER_COOLDOWN_SECONDS (counted in the cache).
+FAILOVER_FAILURE_THRESHOLD: int = env.int("FAILOVER_FAILURE_THRESHOLD", default=3)
+FAILOVER_WINDOW_SECONDS: int = env.int("FAILOVER_WINDOW_SECONDS", default=120)
+FAILOVER_COOLDOWN_SECONDS: int = env.int("FAILOVER_COOLDOWN_SECONDS", default=300)
 
 # Chat limits. A turn may be refused by the per-user rate limit (CHAT_RATE_LIMIT turns per
 # CHAT_RATE_WINDOW seconds, counted in the cache: Redis when REDIS_URL is set).

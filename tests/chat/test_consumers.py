@@ -479,3 +479,22 @@ async def test_a_foreign_origin_is_refused(owner, conversation) -> None:
 async def test_a_missing_origin_is_refused(owner, conversation) -> None:
     _, connected, _ = await connect(owner, conversation, headers=[])
     assert not connected
+
+
+async def test_reconnecting_after_the_reply_finished_shows_it(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=200,words=60")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    first, _, _ = await connect(owner, conversation)
+    await first.send_to(text_data=send_payload("Hello"))
+    await receive_until(first, r'hx-swap-oob="beforeend">[^<]')
+    await first.disconnect()
+    reply = await wait_for_reply(conversation)
+
+    again, _, _ = await connect(owner, conversation)
+    frame = await again.receive_from(timeout=5)
+    assert f'id="message-{reply.pk}"' in frame
+    assert "status-completed" in frame
+    assert 'id="send-button"' in frame, "the composer is ready again"
+    await again.disconnect()

@@ -1,6 +1,15 @@
 """A person chatting in a real browser: Debian chromium, the live ASGI app, the simulator."""
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +18,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import expect
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Deployment, Message
 from tests.e2e.conftest import screenshot
 
 SLOW = "tps=60,words=250,ttft_ms=50"
@@ -23,7 +32,13 @@ def sign_in(page: Any, live_server_url: str, user: Any) -> None:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": live_server_url}]
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": session.session_key,
+                "url": live_server_url,
+            }
+        ]
     )
 
 
@@ -129,7 +144,9 @@ def test_a_second_tab_sees_the_stream(chat_page, make_sim_deployment) -> None:
     expect(other.get_by_role("button", name="Send")).to_be_visible()
     other.wait_for_timeout(300)
 
-    Conversation.objects.update(deployment=Conversation.objects.get().deployment.__class__.objects.get(name="Slow"))
+    Conversation.objects.update(
+        deployment=Conversation.objects.get().deployment.__class__.objects.get(name="Slow")
+    )
     page.get_by_label("Message", exact=True).fill("Seen from both tabs")
     page.get_by_label("Message", exact=True).press("Enter")
     expect(other.locator("article.message-user").last).to_contain_text("Seen from both tabs")
@@ -195,10 +212,10 @@ def test_hostile_model_output_renders_inert(chat_page, live_server_url) -> None:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize(
-    ("device", "viewport"), [("desktop", (1280, 860)), ("phone", (390, 844))]
-)
-def test_screenshots(browser, live_server_url, user, sim_deployment, scheme, device, viewport) -> None:
+@pytest.mark.parametrize(("device", "viewport"), [("desktop", (1280, 860)), ("phone", (390, 844))])
+def test_screenshots(
+    browser, live_server_url, user, sim_deployment, scheme, device, viewport
+) -> None:
     from pathlib import Path
 
     context = browser.new_context(
@@ -216,3 +233,88 @@ def test_screenshots(browser, live_server_url, user, sim_deployment, scheme, dev
     page.goto("/")
     page.screenshot(path=str(docs / f"new-chat-{device}-{scheme}.png"))
     context.close()
+
+
+def _database_url() -> str:
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{database['NAME']}"
+    user = database.get("USER") or "postgres"
+    host = database.get("HOST") or "127.0.0.1"
+    port = database.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{database['NAME']}"
+
+
+@pytest.fixture
+def second_process(live_server_url, simulator_key) -> Iterator[str]:
+    """Another app process on the same database and Redis, as behind a load balancer."""
+    if not settings.REDIS_URL:
+        pytest.skip("tabs on different processes meet through Redis: set REDIS_URL")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DATABASE_POOL": "false",
+        "SIMULATOR_API_KEY": simulator_key,
+        "ALLOW_LOOPBACK_ENDPOINTS": "true",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the second app process did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_stop_from_a_tab_served_by_another_process(
+    chat_page, make_sim_deployment, second_process
+) -> None:
+    page = chat_page
+    make_sim_deployment(name="Slow", options="tps=30,words=400", is_default=False)
+    page.goto("/")
+    page.get_by_label("Model").select_option(label="Slow")
+    page.get_by_label("Message", exact=True).fill("Stream across processes")
+    page.get_by_label("Message", exact=True).press("Enter")
+    page.wait_for_url(re.compile(r"/c/\d+/$"))
+    expect(page.locator(".message-stream")).not_to_be_empty()
+
+    other = page.context.new_page()
+    other.goto(second_process + urllib.parse.urlsplit(page.url).path)
+    expect(other.get_by_role("button", name="Stop")).to_be_visible()
+    expect(other.locator(".message-stream")).not_to_be_empty()
+    other.get_by_role("button", name="Stop").click()
+
+    expect(last_reply(page)).to_have_attribute("data-status", "cancelled")
+    expect(other.locator("article.message-assistant").last).to_have_attribute(
+        "data-status", "cancelled"
+    )
+    other.close()
