@@ -144,9 +144,7 @@ def test_a_second_tab_sees_the_stream(chat_page, make_sim_deployment) -> None:
     expect(other.get_by_role("button", name="Send")).to_be_visible()
     other.wait_for_timeout(300)
 
-    Conversation.objects.update(
-        deployment=Conversation.objects.get().deployment.__class__.objects.get(name="Slow")
-    )
+    Conversation.objects.update(deployment=Deployment.objects.get(name="Slow"))
     page.get_by_label("Message", exact=True).fill("Seen from both tabs")
     page.get_by_label("Message", exact=True).press("Enter")
     expect(other.locator("article.message-user").last).to_contain_text("Seen from both tabs")
@@ -283,7 +281,7 @@ def second_process(live_server_url, simulator_key) -> Iterator[str]:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310 (http on loopback)
                     break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
