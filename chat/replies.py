@@ -23,6 +23,7 @@ from django.conf import settings
 
 from chat import fragments, llm, services
 from chat.models import Deployment, Message
+from chat.rendering import clean_model_text
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class ActiveReply:
     async def _flush(self) -> None:
         self._last_flush = time.monotonic()
         chunk, self._held = _split_trailing_high_surrogate(self._held + "".join(self._pending))
+        chunk = clean_model_text(chunk)
         self._pending.clear()
         if chunk:
             self._sent.append(chunk)

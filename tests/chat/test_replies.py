@@ -1,0 +1,75 @@
+"""The relay between a reply's deltas and the tabs watching it."""
+
+import asyncio
+
+import pytest
+
+from chat import replies, services
+from chat.models import Conversation, Message
+
+
+@pytest.fixture
+def active_reply(db, user, sim_deployment):
+    conversation = Conversation.objects.create(owner=user, deployment=sim_deployment)
+    question = Message.objects.create(conversation=conversation, role="user", text="hi")
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", status="pending", reply_to=question
+    )
+    turn = services.Turn(conversation, sim_deployment, question, answer, True)
+    return replies.ActiveReply(turn)
+
+
+async def feed(reply: replies.ActiveReply, deltas: list[str]) -> list[str]:
+    frames: list[str] = []
+
+    async def watcher(fragment: str) -> None:
+        frames.append(fragment)
+
+    reply.watch(watcher)
+    for delta in deltas:
+        flushing = reply._on_delta(delta)
+        if flushing is not None:
+            await flushing
+    await asyncio.sleep(0.12)
+    return frames
+
+
+def streamed_text(frames: list[str]) -> str:
+    return "".join(frame.split('beforeend">', 1)[1].rsplit("</span>", 1)[0] for frame in frames)
+
+
+async def test_the_first_delta_goes_out_at_once_and_the_rest_are_coalesced(
+    active_reply, settings
+) -> None:
+    settings.CHAT_FLUSH_INTERVAL = 0.05
+    frames = await feed(active_reply, ["Hel", "lo", ", ", "world"])
+    assert streamed_text(frames[:1]) == "Hel"
+    assert len(frames) == 2, "the other three deltas share one frame"
+    assert streamed_text(frames) == "Hello, world"
+
+
+async def test_a_surrogate_pair_split_across_deltas_arrives_whole(active_reply) -> None:
+    frames = await feed(active_reply, ["smile \ud83d", "\ude00 done"])
+    text = streamed_text(frames)
+    assert text == "smile 😀 done"
+    text.encode("utf-8")
+
+
+async def test_nul_and_lone_surrogates_from_the_model_are_dropped(active_reply) -> None:
+    frames = await feed(active_reply, ["a\x00b", "\udc00c"])
+    assert streamed_text(frames) == "abc"
+
+
+async def test_streamed_text_is_escaped(active_reply) -> None:
+    frames = await feed(active_reply, ["<script>alert(1)</script> & more"])
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in frames[0]
+    assert "<script>" not in frames[0]
+
+
+async def test_a_new_watcher_gets_exactly_what_was_sent_so_far(active_reply) -> None:
+    await feed(active_reply, ["one ", "two ", "three"])
+
+    async def late(fragment: str) -> None:
+        return None
+
+    assert active_reply.watch(late) == "one two three"
