@@ -55,7 +55,7 @@ def _render_turn_started(conversation: Conversation, message_ids: list[int], rep
     return shown + fragments.reply_controls(conversation, in_flight_message=in_flight)
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):
+class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
 

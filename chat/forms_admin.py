@@ -1,16 +1,23 @@
-"""The deployment form shared by the admin and ``manage.py deployments``.
+"""Forms of the admin, and the deployment form shared with ``manage.py deployments``.
 
-Both validate through the model (``full_clean``: refused models, endpoint rules, retention) and
-both treat "default" as a move: marking a deployment default takes the mark from the previous
-one in the same transaction instead of refusing a second default.
+Both validate deployments through the model (``full_clean``: refused models, endpoint rules,
+retention) and both treat "default" as a move: marking a deployment default takes the mark from
+the previous one in the same transaction instead of refusing a second default.
 """
 
+from datetime import UTC, date, timedelta
 from typing import Any
 
 from django import forms
 from django.db import transaction
+from django.utils import timezone
 
+from chat.ledger import ledger_retention_changed
 from chat.models import Deployment
+
+# The usage report's range when none is asked for, and the longest it may span.
+USAGE_DEFAULT_DAYS = 30
+USAGE_MAX_DAYS = 366
 
 
 class DeploymentForm(forms.ModelForm[Deployment]):
@@ -30,6 +37,7 @@ class DeploymentForm(forms.ModelForm[Deployment]):
             "default_instructions",
             "failover_group",
             "priority",
+            "daily_token_quota",
             "enabled",
             "is_default",
         )
@@ -47,10 +55,41 @@ class DeploymentForm(forms.ModelForm[Deployment]):
 
 @transaction.atomic
 def save_deployment(deployment: Deployment, **save_kwargs: Any) -> Deployment:
-    """Save ``deployment``; when it is the default, the previous default stops being one."""
+    """Save ``deployment``; when it is the default, the previous default stops being one.
+
+    A changed remote retention moves the expiry shown for its live stored responses too (the
+    retention sweep always applies the deployment's current retention).
+    """
     if deployment.is_default:
         Deployment.objects.filter(is_default=True).exclude(pk=deployment.pk).update(
             is_default=False
         )
+    previous_retention = deployment.pk and (
+        Deployment.objects.filter(pk=deployment.pk)
+        .values_list("remote_retention_hours", flat=True)
+        .first()
+    )
     deployment.save(**save_kwargs)
+    if previous_retention and previous_retention != deployment.remote_retention_hours:
+        ledger_retention_changed(deployment=deployment)
     return deployment
+
+
+def _today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+class UsageFilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        end = cleaned.get("end") or _today()
+        start = cleaned.get("start") or end - timedelta(days=USAGE_DEFAULT_DAYS - 1)
+        if start > end:
+            raise forms.ValidationError("The start comes after the end.")
+        if (end - start).days >= USAGE_MAX_DAYS:
+            raise forms.ValidationError(f"Ask for at most {USAGE_MAX_DAYS} days at a time.")
+        cleaned["start"], cleaned["end"] = start, end
+        return cleaned

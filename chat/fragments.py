@@ -4,6 +4,7 @@ Stream fragments are built by string formatting (they go out ~20 times a second 
 everything else renders the conversation page's partials, so the page and the socket agree.
 """
 
+from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
@@ -57,6 +58,6 @@ def clear_notice() -> str:
     return '<div id="notices" class="notices" aria-live="assertive" hx-swap-oob="true"></div>'
 
 
-def form_errors(errors: dict[str, list[str]]) -> str:
-    text = " ".join(error for field_errors in errors.values() for error in field_errors)
+def form_errors(errors: Mapping[str, Iterable[object]]) -> str:
+    text = " ".join(str(error) for field_errors in errors.values() for error in field_errors)
     return notice(text)

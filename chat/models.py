@@ -84,6 +84,12 @@ class Deployment(models.Model):
     )
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField("default", default=False)
+    daily_token_quota = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tokens (input + output) each person may use per day (UTC) on this "
+        "deployment; empty for no limit.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -241,7 +247,11 @@ class Message(models.Model):
                 fields=["conversation", "client_id"], name="one_turn_per_client_message_id"
             )
         ]
-        indexes: ClassVar = [models.Index(fields=["conversation", "status"])]
+        indexes: ClassVar = [
+            models.Index(fields=["conversation", "status"]),
+            # Usage reports and quotas sum a deployment's tokens by day.
+            models.Index(fields=["deployment", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role} message {self.pk}"
@@ -314,3 +324,12 @@ class StoredResponse(models.Model):
 
     def __str__(self) -> str:
         return self.response_id
+
+
+class TokenUsage(Message):
+    """Token usage, read from the messages; its admin page is the usage report."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "token usage"
+        verbose_name_plural = "token usage"

@@ -21,7 +21,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import fragments, llm, services
+from chat import failover, fragments, llm, services
+from chat.ledger import ledger_delete_orphan
 from chat.models import Deployment, Message
 from chat.rendering import clean_model_text
 
@@ -34,6 +35,11 @@ PROCESS_ID = uuid.uuid4().hex
 HEARTBEAT_INTERVAL = 10.0
 
 _active: dict[int, ActiveReply] = {}
+
+# Failures before the first token that another member of a failover group may answer instead.
+FAILOVER_KINDS = frozenset(
+    {llm.ErrorKind.RATE_LIMITED, llm.ErrorKind.UNAVAILABLE, llm.ErrorKind.TIMEOUT}
+)
 
 
 def tabs_group(conversation_id: int) -> str:
@@ -229,10 +235,47 @@ class ActiveReply:
     async def _stream(
         self, deployment: Deployment, outcome: services.ReplyOutcome, started: float
     ) -> None:
+        """Stream from the deployment, or from the next healthy member of its failover group
+        when it answers 429, 5xx or nothing at all before the first token."""
         turn = self.turn
-        reply_input = await database_sync_to_async(services.reply_input)(
-            conversation=turn.conversation, deployment=deployment, turn=turn
-        )
+        candidates = await database_sync_to_async(failover.failover_candidates)(deployment)
+        force_rebuild = False
+        for position, candidate in enumerate(candidates):
+            outcome.deployment = candidate
+            reply_input = await database_sync_to_async(services.reply_input)(
+                conversation=turn.conversation,
+                deployment=candidate,
+                turn=turn,
+                force_rebuild=force_rebuild,
+            )
+            error = await self._attempt(candidate, reply_input, outcome, started)
+            if error is None:
+                return
+            if self.parts or position == len(candidates) - 1:
+                return
+            await database_sync_to_async(failover.record_failure)(
+                candidate, reason=error.kind.value
+            )
+            await self._forget_abandoned_response(candidate, outcome)
+            logger.warning(
+                "message %s: %s failed before the first token (%s); trying %s",
+                self.message_id,
+                candidate,
+                error.kind.value,
+                candidates[position + 1],
+            )
+            # Response ids do not cross resources: the next member gets the whole history.
+            force_rebuild = True
+
+    async def _attempt(
+        self,
+        deployment: Deployment,
+        reply_input: services.ReplyInput,
+        outcome: services.ReplyOutcome,
+        started: float,
+    ) -> llm.LLMError | None:
+        """One deployment's go at the reply; returns the error when another may take over."""
+        turn = self.turn
         while True:
             outcome.context_rebuilt = reply_input.context_rebuilt
             rebuild = False
@@ -248,6 +291,7 @@ class ActiveReply:
                     case llm.TextDelta(text=text):
                         if outcome.first_token_ms is None:
                             outcome.first_token_ms = int((time.monotonic() - started) * 1000)
+                            self._spawn(database_sync_to_async(failover.record_success)(deployment))
                         flushing = self._on_delta(text)
                         if flushing is not None:
                             await flushing
@@ -279,13 +323,39 @@ class ActiveReply:
                             Message.Status.INCOMPLETE if self.parts else Message.Status.FAILED
                         )
                         outcome.error = error
+                        if error.kind in FAILOVER_KINDS:
+                            return error
             if not rebuild:
-                return
+                if self.parts:
+                    await database_sync_to_async(failover.record_success)(deployment)
+                return None
             logger.info("message %s: stored context gone, rebuilding history", self.message_id)
-            reply_input = await database_sync_to_async(services.reply_input)(
+            rebuilt = await database_sync_to_async(services.reply_input)(
                 conversation=turn.conversation, deployment=deployment, turn=turn, force_rebuild=True
             )
-            reply_input = services.ReplyInput(reply_input.input, None, True)
+            reply_input = services.ReplyInput(rebuilt.input, None, True)
+
+    async def _forget_abandoned_response(
+        self, deployment: Deployment, outcome: services.ReplyOutcome
+    ) -> None:
+        """A failed member may still have stored what it started: have the ledger delete it."""
+        if outcome.response_id and outcome.stored_remotely:
+            await database_sync_to_async(ledger_delete_orphan)(
+                deployment=deployment,
+                response_id=outcome.response_id,
+                request_id=outcome.request_id,
+                region=outcome.region,
+            )
+        outcome.response_id = outcome.request_id = outcome.region = ""
+        outcome.stored_remotely = False
+
+    async def _forget_unsaved_response(self, outcome: services.ReplyOutcome) -> None:
+        """The conversation went away mid-reply: Azure's copy must not outlive it unrecorded."""
+        if outcome.response_id and outcome.stored_remotely and outcome.deployment is not None:
+            try:
+                await self._forget_abandoned_response(outcome.deployment, outcome)
+            except Exception:
+                logger.exception("could not queue deletion of %s", outcome.response_id)
 
     @staticmethod
     def _take_result(outcome: services.ReplyOutcome, event: llm.Completed | llm.Incomplete) -> None:
@@ -304,8 +374,12 @@ class ActiveReply:
             )
             await self._send_all(final)
             await self._publish({"type": "reply.finished"})
+        except services.ConversationGone:
+            logger.info("message %s: conversation deleted while replying", self.message_id)
+            await self._forget_unsaved_response(outcome)
         except Exception:
             logger.exception("could not save reply %s", self.message_id)
+            await self._forget_unsaved_response(outcome)
         finally:
             if _active.get(self.conversation_id) is self:
                 del _active[self.conversation_id]

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,12 +23,17 @@ from accounts.models import User
 from chat import llm
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rendering import clean_model_text, render_markdown
+from chat.usage import quota_refusal
 
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 60
 # A reply whose process stopped sending heartbeats this long ago is treated as abandoned.
 REPLY_HEARTBEAT_TTL = 30
+
+
+class ConversationGone(Exception):
+    """The conversation was deleted while its reply was being written."""
 
 
 class TurnRefused(Exception):
@@ -101,9 +106,7 @@ def conversation_delete(*, conversation: Conversation, deleted_by: User | None =
     from chat.ledger import ledger_queue_deletions
 
     with transaction.atomic():
-        rows = StoredResponse.objects.filter(
-            conversation=conversation, state=StoredResponse.State.LIVE
-        )
+        rows = StoredResponse.objects.filter(conversation=conversation)
         queued = ledger_queue_deletions(rows=rows, requested_by=deleted_by)
         conversation.delete()
     return queued
@@ -188,6 +191,8 @@ def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.U
                 code="reply_in_flight",
             )
         deployment = deployment_for(conversation)
+        if deployment is not None and (refusal := quota_refusal(user=user, deployment=deployment)):
+            raise TurnRefused(refusal, code="quota_exceeded")
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
@@ -316,7 +321,10 @@ def reply_finish(*, turn: Turn, outcome: ReplyOutcome) -> Message:
         message.error_code = outcome.error.kind.value
         message.error = outcome.error.message
     with transaction.atomic():
-        message.save()
+        try:
+            message.save(force_update=True)
+        except DatabaseError as gone:
+            raise ConversationGone(turn.conversation.pk) from gone
         conversation_update: dict[str, object] = {"updated_at": now}
         if outcome.becomes_head and outcome.deployment is not None:
             conversation_update |= {

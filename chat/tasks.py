@@ -1,22 +1,24 @@
-"""Background work on django.tasks (django-tasks-db backend; run with ``manage.py db_worker``)."""
+"""Background work on django.tasks (django-tasks-db backend; run with ``manage.py db_worker``).
+
+The tasks are thin: their rules live in ``chat.ledger``, where the admin and commands reach them.
+"""
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from django.tasks import task
-from django.utils import timezone
+from dataclasses import asdict
 
-from chat import llm
-from chat.models import StoredResponse
+from django.tasks import task
+
+from chat.ledger import ledger_delete_remote, ledger_retention_sweep
 
 
 @task()
 def delete_stored_response(row_id: int) -> str:
-    row = StoredResponse.objects.select_related("deployment").filter(pk=row_id).first()
-    if row is None or row.state != StoredResponse.State.DELETING:
-        return "skipped"
-    async_to_sync(llm.delete_response)(row.deployment, row.response_id)
-    row.state = StoredResponse.State.DELETED
-    row.deleted_at = timezone.now()
-    row.save(update_fields=["state", "deleted_at"])
-    return "deleted"
+    """Delete one ledger row's copy on Azure (retries are enqueued again by the ledger)."""
+    return ledger_delete_remote(row_id=row_id)
+
+
+@task()
+def retention_sweep() -> dict[str, int]:
+    """Apply every deployment's remote retention; see ``manage.py retention_sweep``."""
+    return asdict(ledger_retention_sweep())

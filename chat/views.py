@@ -3,6 +3,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +23,13 @@ class AuthenticatedRequest(HttpRequest):
 
     user: User
     htmx: HtmxDetails
+
+
+async def _signed_in_user(request: HttpRequest) -> User:
+    user = await request.auser()
+    if not isinstance(user, User):  # LoginRequiredMiddleware lets no anonymous request here
+        raise PermissionDenied
+    return user
 
 
 def _sidebar_context(
@@ -52,7 +60,7 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
 
 @require_POST
 async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
-    user: User = await request.auser()
+    user = await _signed_in_user(request)
     form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
         context = await sync_to_async(_sidebar_context)(request)
@@ -125,7 +133,7 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
 
     A refused message comes back in the composer with the reason, so nothing typed is lost.
     """
-    user: User = await request.auser()
+    user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     form = MessageForm(request.POST)
     if not form.is_valid():
@@ -157,7 +165,7 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
 async def message_retry(
     request: AuthenticatedRequest, conversation_id: int, message_id: int
 ) -> HttpResponse:
-    user: User = await request.auser()
+    user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     try:
         turn = await sync_to_async(services.turn_retry)(

@@ -27,7 +27,7 @@ def _database_ready() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
+            return bool(cursor.fetchone() == (1,))
     except Exception:
         logger.exception("readiness: database unreachable")
         return False
@@ -44,7 +44,7 @@ async def _channel_layer_ready() -> bool:
     except Exception:
         logger.exception("readiness: channel layer unreachable")
         return False
-    return message.get("type") == "readyz.ping"
+    return bool(message.get("type") == "readyz.ping")
 
 
 @never_cache

@@ -1,12 +1,17 @@
+from collections.abc import Callable
+from datetime import timedelta
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from chat.models import Conversation, Deployment, Message
+from chat.failover import record_failure, record_success
+from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.simulator.testing import SimulatorServer
-from tests.factories import DeploymentFactory
+from tests.chat.test_tasks import ledger_row
+from tests.factories import DeploymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +175,176 @@ def test_messages_are_read_only(staff_client: Client, user: User) -> None:
     assert staff_client.get(reverse("admin:chat_message_add")).status_code == 403
     view = staff_client.get(reverse("admin:chat_message_change", args=[message.pk]))
     assert view.status_code == 200
+
+
+def test_the_change_page_offers_a_test_connection_button(
+    staff_client: Client, sim_deployment: Deployment
+) -> None:
+    url = reverse("admin:chat_deployment_test_connection", args=[sim_deployment.pk])
+
+    page = staff_client.get(reverse("admin:chat_deployment_change", args=[sim_deployment.pk]))
+    response = staff_client.post(url)
+
+    assert f'action="{url}"' in page.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:chat_deployment_change", args=[sim_deployment.pk])
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "answered in" in message
+    assert "region swedencentral" in message
+    assert "model gpt-4.1" in message
+
+
+def test_the_test_connection_button_reports_the_classified_error(
+    staff_client: Client, sim_deployment: Deployment, clean_simulator: SimulatorServer
+) -> None:
+    clean_simulator.program_fault(fault="rate_limit", retry_after_ms=2000)
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_test_connection", args=[sim_deployment.pk]), follow=True
+    )
+
+    html = response.content.decode()
+    assert "rate limited" in html
+    assert "rate_limited: 429" in html
+
+
+def test_the_test_connection_view_takes_posts_from_staff_only(
+    client: Client, user: User, sim_deployment: Deployment, clean_simulator: SimulatorServer
+) -> None:
+    url = reverse("admin:chat_deployment_test_connection", args=[sim_deployment.pk])
+    client.force_login(user)
+
+    assert client.post(url)["Location"].startswith(reverse("admin:login"))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert client.get(url).status_code == 405
+    assert (
+        client.post(reverse("admin:chat_deployment_test_connection", args=[10**9])).status_code
+        == 404
+    )
+    assert clean_simulator.requests(op="create") == []
+
+
+def test_the_list_shows_retention_failover_and_recent_health(staff_client: Client) -> None:
+    sweden = DeploymentFactory(name="Sweden", failover_group="eu", priority=10)
+    norway = DeploymentFactory(name="Norway", failover_group="eu", priority=20)
+    france = DeploymentFactory(name="France", remote_retention_hours=48)
+    for _ in range(3):
+        record_failure(norway, reason="rate_limited")
+    record_failure(france, reason="unavailable")
+    record_success(sweden)
+
+    html = staff_client.get(reverse("admin:chat_deployment_changelist")).content.decode()
+
+    assert "eu (priority 10)" in html
+    assert "eu (priority 20)" in html
+    assert "Skipped until" in html
+    assert "(rate_limited)" in html
+    assert "1 recent failure(s), last unavailable" in html
+    assert "OK (last answer" in html
+    assert ">48<" in html
+
+
+def test_a_daily_quota_can_be_set(staff_client: Client) -> None:
+    deployment = DeploymentFactory(name="GPT-5 Sweden")
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_change", args=[deployment.pk]),
+        _form_data(daily_token_quota="50000"),
+    )
+
+    assert response.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.daily_token_quota == 50_000
+
+
+def test_deleting_a_deployment_is_refused_while_azure_may_hold_its_copies(
+    staff_client: Client,
+) -> None:
+    deployment = DeploymentFactory(name="Sweden")
+    live = ledger_row(deployment)
+    ledger_row(deployment, state=StoredResponse.State.FAILED)
+    url = reverse("admin:chat_deployment_delete", args=[deployment.pk])
+
+    page = staff_client.get(url)
+    refused = staff_client.post(url, {"post": "yes"})
+    bulk = staff_client.post(
+        reverse("admin:chat_deployment_changelist"),
+        {"action": "delete_selected", "_selected_action": [deployment.pk], "post": "yes"},
+    )
+
+    html = page.content.decode()
+    assert "Cannot delete deployment" in html
+    assert "Azure may still hold 2 stored response(s)" in html
+    assert 'value="delete_remote_copies"' in html
+    assert refused.status_code == 200
+    assert "Azure may still hold 2 stored response(s)" in bulk.content.decode()
+    assert Deployment.objects.filter(pk=deployment.pk).exists()
+    assert StoredResponse.objects.get(pk=live.pk).state == StoredResponse.State.LIVE
+
+
+def test_the_offer_queues_everything_on_the_deployment_then_it_can_be_deleted(
+    staff_client: Client,
+) -> None:
+    deployment = DeploymentFactory(name="Sweden")
+    rows = [ledger_row(deployment), ledger_row(deployment, state=StoredResponse.State.FAILED)]
+    kept = ledger_row(DeploymentFactory())
+
+    offer = staff_client.post(
+        reverse("admin:chat_deployment_changelist"),
+        {"action": "delete_remote_copies", "_selected_action": [deployment.pk]},
+    )
+
+    (message,) = [str(m) for m in get_messages(offer.wsgi_request)]
+    assert "2 deletion(s) from Azure queued" in message
+    assert StoredResponse.objects.get(pk=kept.pk).state == StoredResponse.State.LIVE
+    StoredResponse.objects.filter(pk__in=[row.pk for row in rows]).update(
+        state=StoredResponse.State.DELETED
+    )
+    url = reverse("admin:chat_deployment_delete", args=[deployment.pk])
+    assert "Ledger rows of deleted or expired copies: 2" in staff_client.get(url).content.decode()
+    assert staff_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Deployment.objects.filter(pk=deployment.pk).exists()
+    assert list(StoredResponse.objects.all()) == [kept]
+
+
+def test_no_admin_page_ever_shows_the_key(
+    staff_client: Client,
+    secret_key: str,
+    make_sim_deployment: Callable[..., Deployment],
+    clean_strict_simulator: SimulatorServer,
+) -> None:
+    deployment = DeploymentFactory(name="Secret-keyed", failover_group="eu")
+    row = ledger_row(deployment, user=UserFactory(username="ada"))
+    wrong_key = make_sim_deployment(
+        name="Wrong key", server=clean_strict_simulator, api_key_env="AZURE_OPENAI_API_KEY"
+    )
+    record_failure(deployment, reason="auth_failed")
+    today = row.created_at.date()
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:app_list", args=["chat"]),
+        reverse("admin:chat_deployment_changelist"),
+        reverse("admin:chat_deployment_add"),
+        reverse("admin:chat_deployment_change", args=[deployment.pk]),
+        reverse("admin:chat_deployment_delete", args=[deployment.pk]),
+        reverse("admin:chat_deployment_history", args=[deployment.pk]),
+        reverse("admin:chat_storedresponse_changelist"),
+        reverse("admin:chat_storedresponse_change", args=[row.pk]),
+        reverse("admin:chat_conversation_changelist"),
+        reverse("admin:chat_conversation_change", args=[row.conversation_id]),
+        reverse("admin:chat_message_changelist"),
+        reverse("admin:chat_message_change", args=[row.message_id]),
+        reverse("admin:chat_tokenusage_changelist") + f"?start={today - timedelta(days=3)}",
+    ]
+    rendered = [staff_client.get(url) for url in pages]
+    # The key goes to the simulator, which refuses it; the error page must not repeat it.
+    rendered.append(
+        staff_client.post(
+            reverse("admin:chat_deployment_test_connection", args=[wrong_key.pk]), follow=True
+        )
+    )
+
+    for url, response in zip([*pages, "test connection"], rendered, strict=True):
+        assert response.status_code == 200, url
+        assert secret_key not in response.content.decode(), url
+    assert "auth_failed" in rendered[-1].content.decode()

@@ -498,3 +498,74 @@ async def test_reconnecting_after_the_reply_finished_shows_it(
     assert "status-completed" in frame
     assert 'id="send-button"' in frame, "the composer is ready again"
     await again.disconnect()
+
+
+async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
+    owner, make_sim_deployment, clean_simulator, settings
+) -> None:
+    settings.FAILOVER_FAILURE_THRESHOLD = 1
+    make = database_sync_to_async(make_sim_deployment)
+    sweden = await make(
+        name="Sweden",
+        options="fault=rate_limit,retry_after_ms=30000",
+        failover_group="gpt41",
+        priority=1,
+    )
+    france = await make(name="France", region="francecentral", failover_group="gpt41", priority=2)
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=sweden)
+    communicator, _, _ = await connect(owner, conversation)
+    reply = await send_and_wait(communicator, conversation, "Hello from Stockholm")
+    assert reply.status == Message.Status.COMPLETED
+    assert reply.deployment_id == france.pk, "the message records which deployment answered"
+    assert [b["model"] for b in creates(clean_simulator)] == [
+        sweden.deployment_name,
+        france.deployment_name,
+    ]
+
+    again = await send_and_wait(communicator, conversation, "And again")
+    await communicator.disconnect()
+    assert again.deployment_id == france.pk
+    assert [b["model"] for b in creates(clean_simulator)[2:]] == [france.deployment_name], (
+        "Sweden is cooling down and is skipped"
+    )
+    assert again.context_rebuilt is False, "France continues its own chain"
+
+
+async def test_the_daily_quota_refuses_a_turn_before_it_starts(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    deployment = await database_sync_to_async(make_sim_deployment)(daily_token_quota=50)
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "[[sim words=100]] Use up my tokens")
+    await communicator.send_to(text_data=send_payload("One more"))
+    frames = await receive_until(communicator, r"quota")
+    assert "50 tokens" in frames
+    assert not await Message.objects.filter(text="One more").aexists()
+    assert len(creates(clean_simulator)) == 1
+    await communicator.disconnect()
+
+
+async def test_deleting_a_conversation_mid_reply_leaves_no_copy_behind(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    from chat import services
+
+    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=100,words=80")
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=send_payload("Hello"))
+    await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
+    conversation_id = conversation.pk
+    await database_sync_to_async(services.conversation_delete)(conversation=conversation)
+    await communicator.disconnect()
+
+    for _ in range(200):
+        if replies.active_reply(conversation_id) is None:
+            break
+        await asyncio.sleep(0.025)
+    rows = [row async for row in StoredResponse.objects.all()]
+    assert len(rows) == 1, "the reply's copy on Azure is in the ledger"
+    assert rows[0].state == StoredResponse.State.DELETING
+    assert rows[0].response_id.startswith("resp_")
+    assert not await Message.objects.filter(conversation_id=conversation_id).aexists()

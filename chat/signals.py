@@ -1,0 +1,43 @@
+"""Queue the deletion of remote copies whenever their owner or conversation goes away.
+
+The ledger's foreign keys to users and conversations are SET_NULL, so rows are queued before
+the deletion (pre_delete), while they can still be found. Bulk deletes in the admin and the
+cascade from a deleted user reach these receivers too; conversation_delete also queues its
+rows itself, which leaves nothing for the receiver to do.
+"""
+
+from typing import Any
+
+from django.db.models.signals import post_save, pre_delete
+from django.dispatch import receiver
+
+from accounts.models import User
+from chat.ledger import ledger_queue_deletions
+from chat.models import Conversation, StoredResponse
+
+
+@receiver(pre_delete, sender=User)
+def queue_deletions_of_removed_user(sender: type[User], instance: User, **kwargs: Any) -> None:
+    ledger_queue_deletions(
+        rows=StoredResponse.objects.filter(user=instance, state=StoredResponse.State.LIVE)
+    )
+
+
+@receiver(post_save, sender=User)
+def queue_deletions_of_deactivated_user(
+    sender: type[User], instance: User, created: bool, **kwargs: Any
+) -> None:
+    # An inactive user cannot chat, so saving one again finds nothing left to queue.
+    if not created and not instance.is_active:
+        ledger_queue_deletions(
+            rows=StoredResponse.objects.filter(user=instance, state=StoredResponse.State.LIVE)
+        )
+
+
+@receiver(pre_delete, sender=Conversation)
+def queue_deletions_of_deleted_conversation(
+    sender: type[Conversation], instance: Conversation, **kwargs: Any
+) -> None:
+    ledger_queue_deletions(
+        rows=StoredResponse.objects.filter(conversation=instance, state=StoredResponse.State.LIVE)
+    )
