@@ -2,6 +2,7 @@
 # Container entry point. The first argument picks the role:
 #   web                 (default) apply migrations, then serve config.asgi with uvicorn
 #   worker              run the django.tasks database worker (remote deletions, retention sweep)
+#   scheduler           run the retention sweep every RETENTION_SWEEP_INTERVAL seconds (600)
 #   healthcheck         probe web's /healthz (the image's HEALTHCHECK)
 #   healthcheck-worker  check that the worker can reach its database (it serves no HTTP)
 #   anything else       run as given, e.g. `python manage.py createsuperuser`
@@ -34,6 +35,13 @@ web)
     ;;
 worker)
     exec python manage.py db_worker "$@"
+    ;;
+scheduler)
+    # The sweep is idempotent and safe to overlap, so a plain loop stands in for cron.
+    while true; do
+        python manage.py retention_sweep || echo "retention sweep failed; retrying next round" >&2
+        sleep "${RETENTION_SWEEP_INTERVAL:-600}"
+    done
     ;;
 healthcheck)
     # Django answers 400 to a Host outside ALLOWED_HOSTS, so the probe names the first one.
