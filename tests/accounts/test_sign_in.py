@@ -87,6 +87,16 @@ def test_password_change_needs_sign_in(client: Client) -> None:
 
 def test_staff_reach_the_admin_and_others_do_not(client: Client, user, staff_user) -> None:
     client.force_login(user)
-    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/", follow=True).status_code == 403
     client.force_login(staff_user)
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_signs_in_through_our_page(client: Client, staff_user, password) -> None:
+    response = client.get("/admin/", follow=True)
+    assert response.redirect_chain[-1][0] == "/account/sign-in/?next=/admin/"
+    response = client.post(
+        "/account/sign-in/?next=/admin/",
+        {"username": staff_user.username, "password": password, "next": "/admin/"},
+    )
+    assert response["Location"] == "/admin/"
