@@ -28,18 +28,19 @@ class SimulatorError(RuntimeError):
     """The control API refused a call (e.g. an unknown fault name)."""
 
 
-class SimulatorServer:
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
-        self.config = config or FAST
-        self.app = create_app(self.config)
+class ThreadedServer:
+    """An ASGI app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(self, app: Any, *, lifespan: str = "on") -> None:
+        self.app = app
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.app,
+                app,
                 host="127.0.0.1",
                 port=0,
                 log_level="warning",
                 access_log=False,
-                lifespan="on",
+                lifespan=lifespan,
                 timeout_graceful_shutdown=1,
             )
         )
@@ -50,20 +51,12 @@ class SimulatorServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def openai_base_url(self) -> str:
-        return f"{self.base_url}/openai/v1/"
-
-    @property
-    def api_key(self) -> str:
-        return self.config.api_keys[0]
-
     def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the simulator did not start")
+                raise RuntimeError(f"{type(self).__name__} did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
@@ -82,6 +75,20 @@ class SimulatorServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class SimulatorServer(ThreadedServer):
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or FAST
+        super().__init__(create_app(self.config))
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/openai/v1/"
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_keys[0]
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import ThreadedServer
+from chat.simulator.testing import ThreadedServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,11 +62,9 @@ def browser() -> Iterator[Any]:
 def live_server_url(transactional_db: None) -> Iterator[str]:
     from config.asgi import application
 
-    server = ThreadedServer(application).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    # Django's ASGI app has no lifespan protocol.
+    with ThreadedServer(application, lifespan="off") as server:
+        yield server.base_url
 
 
 @pytest.fixture
