@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import uvicorn
 
@@ -31,7 +31,7 @@ class SimulatorError(RuntimeError):
 class ThreadedServer:
     """An ASGI app served by uvicorn on 127.0.0.1 (a free port) in a background thread."""
 
-    def __init__(self, app: Any, *, lifespan: str = "on") -> None:
+    def __init__(self, app: Any, *, lifespan: Literal["auto", "on", "off"] = "on") -> None:
         self.app = app
         self._server = uvicorn.Server(
             uvicorn.Config(
