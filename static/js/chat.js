@@ -157,7 +157,21 @@
     }
   });
 
+  // Times are rendered in the server's zone; show them in the reader's own.
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]:not([data-local])").forEach((el) => {
+      const when = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(when.getTime())) return;
+      el.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.title = when.toLocaleString();
+      el.dataset.local = "1";
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", (event) => localTimes(event.target));
+  document.body.addEventListener("htmx:wsAfterMessage", () => localTimes(document));
+
   document.addEventListener("DOMContentLoaded", () => {
+    localTimes(document);
     ensureClientIds();
     document.querySelectorAll("[data-composer-input]").forEach(autosize);
     followStream();
