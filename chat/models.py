@@ -37,7 +37,8 @@ class Deployment(models.Model):
     )
     region = models.CharField(max_length=32, choices=REGION_CHOICES)
     deployment_name = models.CharField(
-        max_length=64,
+        # Azure allows 64 characters; the simulator takes options after an "@" as well.
+        max_length=200,
         help_text="The deployment's name on the resource; sent as the request's model.",
     )
     model = models.CharField(max_length=64, choices=MODEL_CHOICES)
