@@ -657,13 +657,15 @@ async def stream_reply(
     instructions: str,
     store: bool,
     max_output_tokens: int | None = None,
+    max_retries: int | None = None,
 ) -> AsyncGenerator[StreamEvent]:
     """Stream one reply: ``Started``, deltas, then exactly one terminal event.
 
     ``input`` is the new user text (continuing ``previous_response_id``) or the whole history
     as ``{"role", "content"}`` items. Failures before the first delta that may pass (429,
     5xx, connection errors) are retried up to ``LLM_MAX_RETRIES`` times, honouring
-    Retry-After; a retried request may yield a second ``Started`` with a new response id.
+    Retry-After (``max_retries`` overrides the setting: a caller with another deployment to
+    try passes 0); a retried request may yield a second ``Started`` with a new response id.
     Nothing is retried once a delta (text or reasoning) was yielded, nor a
     ``previous_response_not_found`` (the caller rebuilds the history instead).
     """
@@ -683,6 +685,7 @@ async def stream_reply(
     if deployment.reasons:
         body["reasoning"] = {"summary": "auto"}
     deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT
+    retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
     try:
         async with _client_for(deployment) as client:
             attempt = 0
@@ -695,7 +698,7 @@ async def stream_reply(
                 except _Retry as retry:
                     error = retry.error
                     wait = _retry_wait(error, attempt)
-                    if attempt >= settings.LLM_MAX_RETRIES or wait > settings.LLM_MAX_RETRY_WAIT:
+                    if attempt >= retries or wait > settings.LLM_MAX_RETRY_WAIT:
                         logger.warning(
                             "model request failed: %s (%s), deployment %s, after %d retries",
                             error.kind,

@@ -248,10 +248,14 @@ class ActiveReply:
                 turn=turn,
                 force_rebuild=force_rebuild,
             )
-            error = await self._attempt(candidate, reply_input, outcome, started)
+            last = position == len(candidates) - 1
+            # With another member to ask, a busy one is not waited for.
+            error = await self._attempt(
+                candidate, reply_input, outcome, started, max_retries=None if last else 0
+            )
             if error is None:
                 return
-            if self.parts or position == len(candidates) - 1:
+            if self.parts or last:
                 return
             await database_sync_to_async(failover.record_failure)(
                 candidate, reason=error.kind.value
@@ -273,6 +277,8 @@ class ActiveReply:
         reply_input: services.ReplyInput,
         outcome: services.ReplyOutcome,
         started: float,
+        *,
+        max_retries: int | None,
     ) -> llm.LLMError | None:
         """One deployment's go at the reply; returns the error when another may take over."""
         turn = self.turn
@@ -286,6 +292,7 @@ class ActiveReply:
                 instructions=turn.conversation.instructions,
                 store=deployment.is_stateful,
                 max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
+                max_retries=max_retries,
             ):
                 match event:
                     case llm.TextDelta(text=text):

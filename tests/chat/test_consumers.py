@@ -507,7 +507,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
     make = database_sync_to_async(make_sim_deployment)
     sweden = await make(
         name="Sweden",
-        options="fault=rate_limit,retry_after_ms=30000",
+        options="fault=rate_limit,retry_after_ms=1000",
         failover_group="gpt41",
         priority=1,
     )
@@ -520,7 +520,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
     assert [b["model"] for b in creates(clean_simulator)] == [
         sweden.deployment_name,
         france.deployment_name,
-    ]
+    ], "a busy member is not waited for when another can answer"
 
     again = await send_and_wait(communicator, conversation, "And again")
     await communicator.disconnect()
