@@ -84,6 +84,7 @@ class ActiveReply:
         self._last_flush = 0.0
         self._last_remote_flush = 0.0
         self.stop_requested = False
+        self.ran = False
         self.task: asyncio.Task[None] | None = None
         self._layer = get_channel_layer()
         self._background: set[asyncio.Task[Any]] = set()
@@ -187,7 +188,18 @@ class ActiveReply:
 
     # The turn
 
+    async def finish_unstarted(self) -> None:
+        await self._finish(
+            services.ReplyOutcome(
+                text="",
+                status=Message.Status.FAILED,
+                deployment=self.deployment,
+                error=shutdown_error(),
+            )
+        )
+
     async def run(self) -> None:
+        self.ran = True
         started = time.monotonic()
         outcome = services.ReplyOutcome(
             text="", status=Message.Status.FAILED, deployment=self.deployment
@@ -204,15 +216,15 @@ class ActiveReply:
                 await self._stream(self.deployment, outcome, started)
         except asyncio.CancelledError:
             cancelled = True
+            # Saving what was streamed still has awaits ahead; they must not see the cancel.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
             outcome.status = (
                 Message.Status.CANCELLED if self.stop_requested else Message.Status.INCOMPLETE
             )
             if not self.stop_requested:
-                outcome.error = llm.LLMError(
-                    kind=llm.ErrorKind.STREAM_DROPPED,
-                    message="The server stopped while this reply was being written.",
-                    detail="reply task cancelled by shutdown",
-                )
+                outcome.error = shutdown_error()
         except Exception:
             logger.exception("reply %s failed unexpectedly", self.message_id)
             outcome.status = Message.Status.FAILED
@@ -394,6 +406,14 @@ class ActiveReply:
                 task.cancel()
 
 
+def shutdown_error() -> llm.LLMError:
+    return llm.LLMError(
+        kind=llm.ErrorKind.STREAM_DROPPED,
+        message="The server stopped while this reply was being written. Retry to ask again.",
+        detail="reply task cancelled by shutdown",
+    )
+
+
 def incomplete_error(reason: str) -> llm.LLMError:
     if reason == "content_filter":
         return llm.LLMError(
@@ -442,7 +462,13 @@ async def reply_stop(*, conversation_id: int, message_id: int | None = None) -> 
 
 async def replies_shutdown() -> None:
     """Let replies in flight finish saving what they have when the server stops."""
-    tasks = [reply.task for reply in _active.values() if reply.task is not None]
+    stopping = list(_active.values())
+    tasks = [reply.task for reply in stopping if reply.task is not None]
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for reply in stopping:
+        if not reply.ran:
+            # Cancelled before its first step: nothing streamed, but the turn must not stay
+            # pending for ever.
+            await reply.finish_unstarted()

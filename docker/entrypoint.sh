@@ -22,14 +22,14 @@ web)
     if [ "${DJANGO_MIGRATE:-true}" = "true" ]; then
         python manage.py migrate --noinput
     fi
-    # Django's ASGI app has no lifespan protocol. The graceful timeout lets replies that are
-    # still streaming finish and be saved when the container is stopped.
+    # The lifespan shutdown saves replies still streaming; the graceful timeout lets those that
+    # are nearly done finish first.
     exec uvicorn config.asgi:application \
         --host 0.0.0.0 \
         --port 8000 \
         --proxy-headers \
         --workers "${WEB_CONCURRENCY:-2}" \
-        --lifespan off \
+        --lifespan on \
         --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-25}" \
         "$@"
     ;;

@@ -62,8 +62,7 @@ def browser() -> Iterator[Any]:
 def live_server_url(transactional_db: None) -> Iterator[str]:
     from config.asgi import application
 
-    # Django's ASGI app has no lifespan protocol.
-    with ThreadedServer(application, lifespan="off") as server:
+    with ThreadedServer(application) as server:
         yield server.base_url
 
 
