@@ -80,13 +80,20 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._catch_up()
 
     async def _catch_up(self) -> None:
-        """After a reconnect, show how the latest reply ended while the socket was away."""
+        """After a reconnect, show how the latest reply ended while the socket was away, or
+        follow it if another process is still writing it."""
         latest = await database_sync_to_async(_latest_reply)(self.conversation.pk)
-        if latest is not None and not latest.in_flight:
-            await self.send_fragment(
-                fragments.message(latest)
-                + fragments.reply_controls(self.conversation, in_flight_message=None)
+        if latest is None:
+            return
+        if latest.in_flight:
+            await replies.reply_watch_remotely(
+                conversation_id=self.conversation.pk, message_id=latest.pk
             )
+            return
+        await self.send_fragment(
+            fragments.message(latest)
+            + fragments.reply_controls(self.conversation, in_flight_message=None)
+        )
 
     async def disconnect(self, code: int) -> None:
         if self.watching is not None:
@@ -236,6 +243,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         reply = replies.active_reply(self.conversation.pk)
         if reply is not None:
             await self._watch(reply)
+        else:
+            in_flight = max(event["message_ids"])
+            await replies.reply_watch_remotely(
+                conversation_id=self.conversation.pk, message_id=in_flight
+            )
 
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:

@@ -85,6 +85,7 @@ class ActiveReply:
         self._last_remote_flush = 0.0
         self.stop_requested = False
         self.ran = False
+        self._remote_watchers = False
         self.task: asyncio.Task[None] | None = None
         self._layer = get_channel_layer()
         self._background: set[asyncio.Task[Any]] = set()
@@ -152,7 +153,10 @@ class ActiveReply:
         if chunk:
             self._sent.append(chunk)
             await self._send_all(fragments.stream_append(self.message_id, chunk))
-        if self._last_flush - self._last_remote_flush >= settings.CHAT_REMOTE_FLUSH_INTERVAL:
+        if (
+            self._remote_watchers
+            and self._last_flush - self._last_remote_flush >= settings.CHAT_REMOTE_FLUSH_INTERVAL
+        ):
             self._last_remote_flush = self._last_flush
             self._spawn(self._publish({"type": "reply.progress", "text": self.text()}))
 
@@ -166,7 +170,8 @@ class ActiveReply:
             logger.warning("could not publish %s for message %s", event["type"], self.message_id)
 
     async def _listen_for_stop(self) -> None:
-        """Stop requests from tabs served by other processes arrive on the channel layer."""
+        """Tabs served by other processes reach this reply through the channel layer: to stop
+        it, or to say they are watching (only then is progress published for them)."""
         if self._layer is None:
             return
         channel = await self._layer.new_channel()
@@ -175,8 +180,13 @@ class ActiveReply:
         try:
             while True:
                 event = await self._layer.receive(channel)
-                if event.get("type") == "reply.stop" and event.get("message_id") == self.message_id:
+                if event.get("message_id") != self.message_id:
+                    continue
+                if event.get("type") == "reply.stop":
                     self.stop()
+                elif event.get("type") == "reply.watch" and not self._remote_watchers:
+                    self._remote_watchers = True
+                    self._spawn(self._publish({"type": "reply.progress", "text": self.text()}))
         finally:
             with contextlib.suppress(Exception):
                 await self._layer.group_discard(group, channel)
@@ -445,6 +455,15 @@ def reply_start(turn: services.Turn) -> ActiveReply:
         reply.run(), name=f"reply-{turn.assistant_message.pk}"
     )
     return reply
+
+
+async def reply_watch_remotely(*, conversation_id: int, message_id: int) -> None:
+    """Ask the process running a reply to publish its progress for a tab served here."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            control_group(conversation_id), {"type": "reply.watch", "message_id": message_id}
+        )
 
 
 async def reply_stop(*, conversation_id: int, message_id: int | None = None) -> None:
