@@ -192,9 +192,10 @@ class ActiveReply:
                 await self._layer.group_discard(group, channel)
 
     async def _heartbeat(self) -> None:
+        # The first beat was given with the reply's preparation, off the first token's path.
         while True:
-            await database_sync_to_async(services.reply_heartbeat)(message_id=self.message_id)
             await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await database_sync_to_async(services.reply_heartbeat)(message_id=self.message_id)
 
     # The turn
 
@@ -260,16 +261,17 @@ class ActiveReply:
         """Stream from the deployment, or from the next healthy member of its failover group
         when it answers 429, 5xx or nothing at all before the first token."""
         turn = self.turn
-        candidates = await database_sync_to_async(failover.failover_candidates)(deployment)
-        force_rebuild = False
+        candidates, reply_input = await database_sync_to_async(self._prepare)(deployment)
         for position, candidate in enumerate(candidates):
             outcome.deployment = candidate
-            reply_input = await database_sync_to_async(services.reply_input)(
-                conversation=turn.conversation,
-                deployment=candidate,
-                turn=turn,
-                force_rebuild=force_rebuild,
-            )
+            if position > 0:
+                # Response ids do not cross resources: the next member gets the whole history.
+                reply_input = await database_sync_to_async(services.reply_input)(
+                    conversation=turn.conversation,
+                    deployment=candidate,
+                    turn=turn,
+                    force_rebuild=True,
+                )
             last = position == len(candidates) - 1
             # With another member to ask, a busy one is not waited for.
             error = await self._attempt(
@@ -290,8 +292,15 @@ class ActiveReply:
                 error.kind.value,
                 candidates[position + 1],
             )
-            # Response ids do not cross resources: the next member gets the whole history.
-            force_rebuild = True
+
+    def _prepare(self, deployment: Deployment) -> tuple[list[Deployment], services.ReplyInput]:
+        """Everything the first request needs, in one trip to the database thread."""
+        services.reply_heartbeat(message_id=self.message_id)
+        candidates = failover.failover_candidates(deployment)
+        reply_input = services.reply_input(
+            conversation=self.turn.conversation, deployment=candidates[0], turn=self.turn
+        )
+        return candidates, reply_input
 
     async def _attempt(
         self,
