@@ -84,6 +84,19 @@ def deployment_for(conversation: Conversation) -> Deployment | None:
     return deployment_default()
 
 
+def messages_page(
+    *, conversation: Conversation, before: int | None = None
+) -> tuple[list[Message], bool]:
+    """The latest messages (before the message ``before``, if given), oldest first, and whether
+    earlier ones exist. Long conversations open fast and load their past on request."""
+    limit = settings.CHAT_MESSAGES_PER_PAGE
+    rows = conversation.messages.select_related("deployment").order_by("-id")
+    if before is not None:
+        rows = rows.filter(pk__lt=before)
+    page = list(rows[: limit + 1])
+    return page[:limit][::-1], len(page) > limit
+
+
 def conversation_create(
     *, owner: User, deployment: Deployment | None, instructions: str = ""
 ) -> Conversation:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("c/new/", views.conversation_create, name="conversation_create"),
     path("c/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
     path("c/<int:conversation_id>/messages/", views.message_create, name="message_create"),
+    path("c/<int:conversation_id>/history/", views.message_list, name="message_list"),
     path(
         "c/<int:conversation_id>/messages/<int:message_id>/retry/",
         views.message_retry,

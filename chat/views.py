@@ -100,12 +100,13 @@ def _conversation_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    messages = list(conversation.messages.select_related("deployment").order_by("id"))
+    messages, has_earlier = services.messages_page(conversation=conversation)
     in_flight = next((m for m in reversed(messages) if m.in_flight), None)
     context = {
         "conversation": conversation,
         "deployment": services.deployment_for(conversation),
         "messages": messages,
+        "has_earlier": has_earlier,
         "in_flight_message": in_flight,
         "draft": draft,
         "error": error,
@@ -125,6 +126,21 @@ def _owned_conversation(request: AuthenticatedRequest, conversation_id: int) -> 
 @require_GET
 def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     return _conversation_page(request, _owned_conversation(request, conversation_id))
+
+
+@require_GET
+def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    """Earlier messages, a page at a time, for "Show earlier messages"."""
+    conversation = _owned_conversation(request, conversation_id)
+    before = request.GET.get("before", "")
+    if not before.isdigit():
+        return HttpResponse("Say which message to show the ones before.", status=400)
+    messages, has_earlier = services.messages_page(conversation=conversation, before=int(before))
+    return render(
+        request,
+        "chat/conversation_detail.html#message_batch",
+        {"conversation": conversation, "messages": messages, "has_earlier": has_earlier},
+    )
 
 
 @require_POST

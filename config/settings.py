@@ -263,6 +263,7 @@ CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
 CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.05)
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
+CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)
 
 # Logging: readable lines in development, one JSON object per line in production.
 # Message text and secrets are never logged; LOG_MESSAGE_TEXT is deliberately absent.

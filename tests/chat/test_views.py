@@ -246,3 +246,29 @@ def test_another_users_conversations_are_not_listed_or_searchable(
     for html in (listed, searched, home):
         assert "secret plans" not in html
         assert f"conversation-{strangers_conversation.pk}" not in html
+
+
+def test_a_long_conversation_opens_on_its_latest_messages(signed_in, user, settings) -> None:
+    settings.CHAT_MESSAGES_PER_PAGE = 3
+    conversation = make_conversation(user, "Long")
+    messages = Message.objects.bulk_create(
+        [Message(conversation=conversation, role="user", text=f"number {i}") for i in range(7)]
+    )
+    html = signed_in.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert [f"number {i}" in html for i in range(7)] == [False] * 4 + [True] * 3
+    assert "Show earlier messages" in html
+
+    url = reverse("message_list", args=[conversation.pk])
+    earlier = signed_in.get(url, {"before": messages[4].pk}).content.decode()
+    assert [f"number {i}" in earlier for i in range(7)] == [False, True, True, True] + [False] * 3
+    assert "Show earlier messages" in earlier
+    first = signed_in.get(url, {"before": messages[1].pk}).content.decode()
+    assert "number 0" in first
+    assert "Show earlier messages" not in first
+
+
+def test_earlier_messages_of_another_user_are_404(signed_in) -> None:
+    conversation = make_conversation(UserFactory(), "Not yours")
+    Message.objects.create(conversation=conversation, role="user", text="private")
+    response = signed_in.get(reverse("message_list", args=[conversation.pk]), {"before": 10**6})
+    assert response.status_code == 404
