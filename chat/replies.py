@@ -33,6 +33,8 @@ Send = Callable[[str], Awaitable[None]]
 # Identifies this process in channel-layer events, so it can ignore its own.
 PROCESS_ID = uuid.uuid4().hex
 HEARTBEAT_INTERVAL = 10.0
+# Frames a reply may send back to back before coalescing sets in.
+FLUSH_BURST = 2.0
 
 _active: dict[int, ActiveReply] = {}
 
@@ -81,6 +83,8 @@ class ActiveReply:
         self._held = ""
         self._watchers: set[Send] = set()
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._frame_credit = FLUSH_BURST
+        self._credited_at = 0.0
         self._last_flush = 0.0
         self._last_remote_flush = 0.0
         self.stop_requested = False
@@ -129,20 +133,33 @@ class ActiveReply:
             # A tab that went away mid-send; its consumer unwatches on disconnect.
             self._watchers.discard(send)
 
+    def _refill(self, now: float) -> None:
+        """Frame credit comes back at one per flush interval, up to FLUSH_BURST.
+
+        A bucket rather than a minimum spacing: with deltas arriving about once per interval,
+        a spacing rule lets every early delta push the next window later, and the lag ratchets
+        up towards the interval."""
+        earned = (now - self._credited_at) / settings.CHAT_FLUSH_INTERVAL
+        self._frame_credit = min(FLUSH_BURST, self._frame_credit + earned)
+        self._credited_at = now
+
     def _on_delta(self, text: str) -> Awaitable[None] | None:
         self.parts.append(text)
         self._pending.append(text)
         if self._flush_timer is not None:
             return None
-        now = time.monotonic()
-        wait = self._last_flush + settings.CHAT_FLUSH_INTERVAL - now
-        if wait <= 0:
+        self._refill(time.monotonic())
+        if self._frame_credit >= 1:
+            self._frame_credit -= 1
             return self._flush()
+        wait = (1 - self._frame_credit) * settings.CHAT_FLUSH_INTERVAL
         self._flush_timer = asyncio.get_running_loop().call_later(wait, self._flush_later)
         return None
 
     def _flush_later(self) -> None:
         self._flush_timer = None
+        self._refill(time.monotonic())
+        self._frame_credit -= 1
         self._spawn(self._flush())
 
     async def _flush(self) -> None:

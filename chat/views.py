@@ -80,9 +80,15 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
             client_id=form.cleaned_data["client_id"],
         )
     except services.TurnRefused as refused:
-        await sync_to_async(flash.error)(request, refused.message)
-    else:
-        replies.reply_start(turn)
+        # The conversation exists; the refused text waits in its composer.
+        return await sync_to_async(_conversation_page)(
+            request,
+            conversation,
+            draft=form.cleaned_data["text"],
+            error=refused.message,
+            status=429,
+        )
+    replies.reply_start(turn)
     return redirect("conversation_detail", conversation_id=conversation.pk)
 
 
@@ -100,12 +106,13 @@ def _conversation_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    messages, has_earlier = services.messages_page(conversation=conversation)
-    in_flight = next((m for m in reversed(messages) if m.in_flight), None)
+    chat_messages, has_earlier = services.messages_page(conversation=conversation)
+    in_flight = next((m for m in reversed(chat_messages) if m.in_flight), None)
+    # Not "messages": that name belongs to django.contrib.messages (the flash messages).
     context = {
         "conversation": conversation,
         "deployment": services.deployment_for(conversation),
-        "messages": messages,
+        "chat_messages": chat_messages,
         "has_earlier": has_earlier,
         "in_flight_message": in_flight,
         "draft": draft,
@@ -135,11 +142,13 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     before = request.GET.get("before", "")
     if not before.isdigit():
         return HttpResponse("Say which message to show the ones before.", status=400)
-    messages, has_earlier = services.messages_page(conversation=conversation, before=int(before))
+    chat_messages, has_earlier = services.messages_page(
+        conversation=conversation, before=int(before)
+    )
     return render(
         request,
         "chat/conversation_detail.html#message_batch",
-        {"conversation": conversation, "messages": messages, "has_earlier": has_earlier},
+        {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
     )
 
 

@@ -260,7 +260,7 @@ CHAT_MAX_OUTPUT_TOKENS: int | None = env.int("CHAT_MAX_OUTPUT_TOKENS", default=N
 CHAT_RATE_LIMIT: int = env.int("CHAT_RATE_LIMIT", default=30)
 CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
 # How often streamed text is flushed to the page, and to other processes' tabs.
-CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.05)
+CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.04)
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)

@@ -23,13 +23,15 @@ web)
         python manage.py migrate --noinput
     fi
     # The lifespan shutdown saves replies still streaming; the graceful timeout lets those that
-    # are nearly done finish first.
+    # are nearly done finish first. Per-message deflate is off: compressing every small fragment
+    # cost 16% of the CPU and a zlib stream per socket (bench/RESULTS.md, S2).
     exec uvicorn config.asgi:application \
         --host 0.0.0.0 \
         --port 8000 \
         --proxy-headers \
         --workers "${WEB_CONCURRENCY:-2}" \
         --lifespan on \
+        --ws-per-message-deflate false \
         --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-25}" \
         "$@"
     ;;

@@ -38,14 +38,31 @@ def streamed_text(frames: list[str]) -> str:
     return "".join(frame.split('beforeend">', 1)[1].rsplit("</span>", 1)[0] for frame in frames)
 
 
-async def test_the_first_delta_goes_out_at_once_and_the_rest_are_coalesced(
+async def test_the_first_deltas_go_out_at_once_and_a_burst_is_coalesced(
     active_reply, settings
 ) -> None:
     settings.CHAT_FLUSH_INTERVAL = 0.05
-    frames = await feed(active_reply, ["Hel", "lo", ", ", "world"])
-    assert streamed_text(frames[:1]) == "Hel"
-    assert len(frames) == 2, "the other three deltas share one frame"
+    frames = await feed(active_reply, ["Hel", "lo", ", ", "wor", "ld"])
+    assert [streamed_text([frame]) for frame in frames[: int(replies.FLUSH_BURST)]] == ["Hel", "lo"]
+    assert len(frames) == 3, "the rest of the burst shares one frame"
     assert streamed_text(frames) == "Hello, world"
+
+
+async def test_deltas_arriving_at_the_flush_rate_are_not_delayed(active_reply, settings) -> None:
+    settings.CHAT_FLUSH_INTERVAL = 0.02
+    frames: list[str] = []
+
+    async def watcher(fragment: str) -> None:
+        frames.append(fragment)
+
+    active_reply.watch(watcher)
+    for index in range(10):
+        flushing = active_reply._on_delta(f"{index} ")
+        if flushing is not None:
+            await flushing
+        # Slightly faster than the interval, as a real stream's jitter makes it at times.
+        await asyncio.sleep(0.018)
+        assert len(frames) >= index, "no delta waits a whole interval behind the stream"
 
 
 async def test_a_surrogate_pair_split_across_deltas_arrives_whole(active_reply) -> None:

@@ -272,3 +272,17 @@ def test_earlier_messages_of_another_user_are_404(signed_in) -> None:
     Message.objects.create(conversation=conversation, role="user", text="private")
     response = signed_in.get(reverse("message_list", args=[conversation.pk]), {"before": 10**6})
     assert response.status_code == 404
+
+
+def test_chat_messages_are_not_mistaken_for_flash_messages(signed_in, user) -> None:
+    conversation = make_conversation(user, "Flash")
+    Message.objects.create(conversation=conversation, role="user", text="a chat message")
+    html = signed_in.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert html.count("a chat message") == 1
+    assert 'class="alert' not in html
+
+
+def test_flash_messages_show_after_deleting(signed_in, user) -> None:
+    conversation = make_conversation(user, "Bye")
+    response = signed_in.post(reverse("conversation_delete", args=[conversation.pk]), follow=True)
+    assert "Conversation deleted." in response.content.decode()
