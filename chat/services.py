@@ -163,6 +163,16 @@ def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
     return True
 
 
+def _lock_conversation(*, user: User, conversation_id: int) -> Conversation:
+    """The user's conversation, locked for the turn: concurrent sends queue behind each other."""
+    return (
+        Conversation.objects.for_user(user)
+        .select_related("deployment", "head_deployment")
+        .select_for_update(of=("self",))
+        .get(pk=conversation_id)
+    )
+
+
 def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.UUID | None) -> Turn:
     """Save the user's message and a pending reply in one transaction, before anything else.
 
@@ -176,12 +186,7 @@ def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.U
         )
     now = timezone.now()
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.for_user(user)
-            .select_related("deployment", "head_deployment")
-            .select_for_update(of=("self",))
-            .get(pk=conversation_id)
-        )
+        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
         clash = Q(role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT)
         if client_id is not None:
             clash |= Q(client_id=client_id)
@@ -234,12 +239,7 @@ def turn_retry(*, user: User, conversation_id: int, message_id: int) -> Turn:
     """Ask again for the conversation's last reply when it failed, stopped or was cut short."""
     now = timezone.now()
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.for_user(user)
-            .select_related("deployment", "head_deployment")
-            .select_for_update(of=("self",))
-            .get(pk=conversation_id)
-        )
+        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
         last = (
             Message.objects.filter(conversation=conversation)
             .select_related("reply_to")

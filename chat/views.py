@@ -58,6 +58,30 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, f"chat/conversation_list.html#{partial}", context)
 
 
+async def _start_turn(
+    request: AuthenticatedRequest, user: User, conversation: Conversation, form: MessageForm
+) -> HttpResponse:
+    """Save the message and start its reply, or show the refusal with the text kept."""
+    try:
+        turn = await sync_to_async(services.turn_start)(
+            user=user,
+            conversation_id=conversation.pk,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+        )
+    except services.TurnRefused as refused:
+        return await sync_to_async(_conversation_page)(
+            request,
+            conversation,
+            draft=form.cleaned_data["text"],
+            error=refused.message,
+            status=429,
+        )
+    if turn.created:
+        replies.reply_start(turn)
+    return redirect("conversation_detail", conversation_id=conversation.pk)
+
+
 @require_POST
 async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     user = await _signed_in_user(request)
@@ -72,24 +96,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
         deployment=form.cleaned_data["deployment"],
         instructions=form.cleaned_data["instructions"],
     )
-    try:
-        turn = await sync_to_async(services.turn_start)(
-            user=user,
-            conversation_id=conversation.pk,
-            text=form.cleaned_data["text"],
-            client_id=form.cleaned_data["client_id"],
-        )
-    except services.TurnRefused as refused:
-        # The conversation exists; the refused text waits in its composer.
-        return await sync_to_async(_conversation_page)(
-            request,
-            conversation,
-            draft=form.cleaned_data["text"],
-            error=refused.message,
-            status=429,
-        )
-    replies.reply_start(turn)
-    return redirect("conversation_detail", conversation_id=conversation.pk)
+    return await _start_turn(request, user, conversation, form)
 
 
 def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversationForm:
@@ -166,24 +173,7 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
         return await sync_to_async(_conversation_page)(
             request, conversation, draft=request.POST.get("text", ""), error=errors, status=400
         )
-    try:
-        turn = await sync_to_async(services.turn_start)(
-            user=user,
-            conversation_id=conversation_id,
-            text=form.cleaned_data["text"],
-            client_id=form.cleaned_data["client_id"],
-        )
-    except services.TurnRefused as refused:
-        return await sync_to_async(_conversation_page)(
-            request,
-            conversation,
-            draft=form.cleaned_data["text"],
-            error=refused.message,
-            status=429,
-        )
-    if turn.created:
-        replies.reply_start(turn)
-    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+    return await _start_turn(request, user, conversation, form)
 
 
 @require_POST
