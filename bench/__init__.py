@@ -1,0 +1,1 @@
+"""Benchmarks of the chat app: not tests. See bench/README.md for the commands."""

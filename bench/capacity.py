@@ -1,0 +1,345 @@
+"""How far one app process goes (issue 6, figure 3).
+
+Conversations streaming through the app are added step by step. At each step every conversation
+asks once, at a random moment within four seconds, for a reply paced at 20 deltas per second
+(20 s); ten conversations ask the simulator directly with the SDK, their lag the step's baseline.
+A window from 8 s to 18 s, where every reply streams and none has ended, measures the lag of each
+delta that arrives in it (both paths), the deltas relayed per second, and the CPU and RSS of the
+app, the simulator, this load generator and PostgreSQL: the relay's own cost, without turns
+starting or ending (the memory benchmark gives the cost of a turn). The lag while the turns
+start (the first 8 s) is reported too. The ramp stops at the first step whose p99 added lag in
+the window passes 50 ms.
+
+In the same run, the load generator measures what parsing a stream costs per delta through the
+``openai`` SDK's event objects, through its raw streaming response (lines only), and through the
+app's gateway (``chat.llm.stream_reply``, the raw response and only the lines that matter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import openai
+import uvloop
+
+from bench.harness import (
+    Meter,
+    Profile,
+    Service,
+    common_arguments,
+    freeze_heap,
+    running_stack,
+    stack_from,
+    table,
+    usage,
+    write_results,
+)
+from bench.lanes import (
+    TEXT_DELTA,
+    DirectLane,
+    Lane,
+    Pace,
+    Page,
+    RelayLane,
+    Turn,
+    message_text,
+    received_times,
+    sdk_client,
+    timings,
+)
+from chat import llm
+
+if TYPE_CHECKING:
+    from chat.models import Deployment
+
+PACE = Pace(ttft_ms=300, tps=20)
+REPLY_TOKENS = 400  # 20 s replies
+STEPS = (50, 100, 200, 300, 400, 500, 600, 700, 800, 1000)
+CONTROL_LANES = 10
+STAGGER_SECONDS = 4.0
+WINDOW_FROM_SECONDS = 8.0  # the turns' starts are done with; no reply has ended before 20 s
+WINDOW_SECONDS = 10.0
+LAG_LIMIT_MS = 50.0
+USERS = 8
+PARSE_WORDS = 3000
+PARSE_ROUNDS = 4
+DELTAS_PER_CORE_GOAL = 10_000
+
+
+async def ask(lane: Lane, text: str, delay: float, turns: list[Turn]) -> None:
+    await asyncio.sleep(delay)
+    turn = Turn(lane.path, text)
+    turns.append(turn)
+    await lane.turn(turn)
+
+
+async def ramp(
+    app: Service,
+    simulator: Service,
+    meter: Meter,
+    pages: list[Page],
+    steps_wanted: list[int],
+    seed: int,
+    profiling: bool,
+) -> list[dict[str, Any]]:
+    """One round of turns per step: every conversation asks once, at a random moment within
+    the first seconds; the window falls where every reply is streaming and none has ended."""
+    rng = random.Random(seed)
+    client = sdk_client(simulator.url)
+    control: list[Lane] = [DirectLane(client, PACE.model) for _ in range(CONTROL_LANES)]
+    relay: list[RelayLane] = []
+    steps: list[dict[str, Any]] = []
+    try:
+        for step in steps_wanted:
+            relay += await asyncio.gather(
+                *(RelayLane.open(app.url, page) for page in pages[len(relay) : step])
+            )
+            turns: list[Turn] = []
+            profile = Profile(app, f"step-{step}") if profiling else None
+            round_began = time.time()
+            async with asyncio.TaskGroup() as group:
+                for index, lane in enumerate([*control, *relay]):
+                    text = message_text(f"{lane.path}{step}x{index}", REPLY_TOKENS)
+                    group.create_task(ask(lane, text, rng.uniform(0, STAGGER_SECONDS), turns))
+                await asyncio.sleep(WINDOW_FROM_SECONDS)
+                with profile or contextlib.nullcontext():
+                    before, opened_at = meter.read(), time.time()
+                    await asyncio.sleep(WINDOW_SECONDS)
+                    after, closed_at = meter.read(), time.time()
+            received = await received_times(simulator.url)
+            figures = step_figures(
+                step, turns, received, (opened_at, closed_at), usage(before, after)
+            )
+            starting = timings(turns, PACE, received, (round_began, opened_at))["relay"]
+            figures["relay_lag_while_turns_start_ms"] = starting.figures()["delta_lag_ms"]
+            if profile is not None:
+                figures["app_profile"] = profile.summary()
+            steps.append(figures)
+            report(figures, header=len(steps) == 1)
+            if figures["added_lag_p99_ms"] > LAG_LIMIT_MS:
+                break
+    finally:
+        await asyncio.gather(*(lane.close() for lane in relay), return_exceptions=True)
+        await client.close()
+    return steps
+
+
+def step_figures(
+    step: int,
+    turns: list[Turn],
+    received: dict[str, float],
+    window: tuple[float, float],
+    used: dict[str, Any],
+) -> dict[str, Any]:
+    by_path = timings(turns, PACE, received, window)
+    relay, direct = by_path["relay"].figures(), by_path["direct"].figures()
+    seconds = window[1] - window[0]
+    app_cores = used["cpu_cores"]["app"]
+    relayed_per_second = relay["deltas"] / seconds
+    return {
+        "conversations": step,
+        "relayed_deltas_per_s": round(relayed_per_second),
+        "relay_frames_per_s": round(relay["frames"] / seconds),
+        "app_cpu_cores": app_cores,
+        "relayed_deltas_per_app_core_s": round(relayed_per_second / app_cores) if app_cores else 0,
+        "app_cpu_us_per_delta": (
+            round(app_cores * seconds / relay["deltas"] * 1e6, 1) if relay["deltas"] else None
+        ),
+        "relay_lag_ms": relay["delta_lag_ms"],
+        "direct_lag_ms": direct["delta_lag_ms"],
+        "simulator_schedule_error_ms": direct.get("simulator_schedule_error_ms", {}),
+        "added_lag_p99_ms": round(
+            relay["delta_lag_ms"].get("p99", 0) - direct["delta_lag_ms"].get("p99", 0), 2
+        ),
+        "usage": used,
+        "turns_missing_from_simulator_log": relay.get("turns_missing_from_simulator_log", 0),
+    }
+
+
+def report(step: dict[str, Any], *, header: bool) -> None:
+    lag = step["relay_lag_ms"]
+    used = step["usage"]
+    header_line, row = table(
+        [
+            [
+                step["conversations"],
+                step["relayed_deltas_per_s"],
+                step["relay_frames_per_s"],
+                f"{lag.get('p50')}/{lag.get('p95')}/{lag.get('p99')}/{lag.get('max')}",
+                step["direct_lag_ms"].get("p99"),
+                step["added_lag_p99_ms"],
+                step["relay_lag_while_turns_start_ms"].get("p99"),
+                step["app_cpu_cores"],
+                step["relayed_deltas_per_app_core_s"],
+                used["rss_mib"]["app"],
+                used["cpu_cores"]["simulator"],
+                used["cpu_cores"]["driver"],
+                used["other_processes_cpu_cores"],
+            ]
+        ],
+        [
+            "conv",
+            "deltas/s",
+            "frames/s",
+            "relay lag p50/95/99/max ms",
+            "direct p99",
+            "added p99",
+            "p99 as turns start",
+            "app cores",
+            "deltas/s/core",
+            "app RSS MiB",
+            "sim cores",
+            "driver cores",
+            "others",
+        ],
+    ).splitlines()
+    print(f"{header_line}\n{row}" if header else row, flush=True)
+
+
+async def sdk_events(client: openai.AsyncOpenAI, model: str) -> int:
+    stream = await client.responses.create(model=model, input="Go", store=False, stream=True)
+    return sum([1 async for event in stream if event.type == TEXT_DELTA])
+
+
+async def raw_lines(client: openai.AsyncOpenAI, model: str) -> int:
+    deltas = 0
+    async with client.responses.with_streaming_response.create(
+        model=model, input="Go", store=False, stream=True
+    ) as response:
+        async for line in response.iter_lines():
+            deltas += line.startswith("event: response.output_text.delta")
+    return deltas
+
+
+async def gateway(deployment: Deployment) -> int:
+    stream = llm.stream_reply(
+        deployment, input="Go", previous_response_id=None, instructions="", store=False
+    )
+    return sum([1 async for event in stream if isinstance(event, llm.TextDelta)])
+
+
+async def parsing_costs(simulator: Service, deployment: Deployment) -> dict[str, Any]:
+    """CPU per delta of three ways to read the same stream, taken in turns to share the noise."""
+    client = sdk_client(simulator.url)
+    model = deployment.deployment_name
+    ways: dict[str, Callable[[], Awaitable[int]]] = {
+        "sdk_event_objects": lambda: sdk_events(client, model),
+        "sdk_raw_response_lines_only": lambda: raw_lines(client, model),
+        "app_gateway_raw_response": lambda: gateway(deployment),
+    }
+    cpu = dict.fromkeys(ways, 0.0)
+    deltas = dict.fromkeys(ways, 0)
+    for _ in range(PARSE_ROUNDS):
+        for name, read in ways.items():
+            began = time.process_time()
+            deltas[name] += await read()
+            cpu[name] += time.process_time() - began
+    await client.close()
+    return {
+        name: {"deltas": deltas[name], "cpu_us_per_delta": round(cpu[name] / deltas[name] * 1e6, 2)}
+        for name in ways
+    }
+
+
+async def measure(
+    app: Service,
+    simulator: Service,
+    meter: Meter,
+    pages: list[Page],
+    parse_deployment: Deployment,
+    steps_wanted: list[int],
+    seed: int,
+    profiling: bool,
+) -> dict[str, Any]:
+    steps = await ramp(app, simulator, meter, pages, steps_wanted, seed, profiling)
+    print("\nparsing cost per delta in this load generator ...", flush=True)
+    parsing = await parsing_costs(simulator, parse_deployment)
+    for name, cost in parsing.items():
+        print(f"  {name}: {cost['cpu_us_per_delta']} us per delta ({cost['deltas']} deltas)")
+    return {"steps": steps, "parsing_cost_per_delta": parsing}
+
+
+def summarise(figures: dict[str, Any]) -> dict[str, Any]:
+    steps = figures["steps"]
+    within = [step for step in steps if step["added_lag_p99_ms"] <= LAG_LIMIT_MS]
+    best = max(within, key=lambda step: step["relayed_deltas_per_s"], default=None)
+    per_core = max((step["relayed_deltas_per_app_core_s"] for step in within), default=0)
+    return {
+        "most_conversations_within_50ms_p99": best["conversations"] if best else 0,
+        "relayed_deltas_per_s_there": best["relayed_deltas_per_s"] if best else 0,
+        "best_relayed_deltas_per_app_core_s_within_50ms_p99": per_core,
+        "best_relayed_deltas_per_app_core_s_any_step": max(
+            (step["relayed_deltas_per_app_core_s"] for step in steps), default=0
+        ),
+        "goal": f">= {DELTAS_PER_CORE_GOAL} relayed deltas/s per app core",
+        "met": per_core >= DELTAS_PER_CORE_GOAL,
+        "ramp_ended": (
+            "p99 added lag passed 50 ms"
+            if steps and steps[-1]["added_lag_p99_ms"] > LAG_LIMIT_MS
+            else "largest step reached"
+        ),
+    }
+
+
+def main() -> None:
+    parser = common_arguments(__doc__ or "", load=True)
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        default=list(STEPS),
+        help="concurrent conversations at each step of the ramp",
+    )
+    args = parser.parse_args()
+    started = time.monotonic()
+    stack = stack_from("capacity", args)
+    with running_stack(stack):
+        from bench import data  # the models load once the bench settings are in place
+
+        simulator = stack.start_simulator()
+        deployment = data.add_deployment(simulator, "Simulator", PACE.options)
+        users = data.create_users(USERS)
+        conversations = data.create_conversations(users, deployment, max(args.steps))
+        probe = data.unsaved_deployment(simulator, f"ttft_ms=0,tps=0,words={PARSE_WORDS}")
+        app = stack.start_app()
+        pages = data.signed_in_pages(app, conversations)
+        freeze_heap()
+        figures = asyncio.run(
+            measure(
+                app,
+                simulator,
+                Meter(stack),
+                pages,
+                probe,
+                args.steps,
+                args.seed,
+                args.profile,
+            ),
+            loop_factory=uvloop.new_event_loop,
+        )
+        figures["summary"] = summarise(figures)
+        print(f"\n{figures['summary']}")
+        write_results(
+            stack,
+            started,
+            figures,
+            conditions={
+                **stack.conditions(),
+                "simulator": f"ttft {PACE.ttft_ms} ms, {PACE.tps:g} deltas/s, echo",
+                "reply_tokens": REPLY_TOKENS,
+                "rounds": f"per step every conversation asks once, within {STAGGER_SECONDS:g} s; "
+                f"measured from {WINDOW_FROM_SECONDS:g} s for {WINDOW_SECONDS:g} s, while "
+                "every reply streams",
+                "control_lanes": f"{CONTROL_LANES} direct SDK conversations in every round",
+                "profiled": args.profile,
+            },
+        )
+
+
+if __name__ == "__main__":
+    main()
