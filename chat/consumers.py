@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -45,14 +46,20 @@ def _render_message(message_id: int, conversation_id: int) -> str:
     return fragments.message(message) if message is not None else ""
 
 
-def _render_turn_started(conversation: Conversation, message_ids: list[int], replace: bool) -> str:
-    messages = list(Message.objects.filter(pk__in=message_ids, conversation=conversation))
-    in_flight = next((m for m in messages if m.in_flight), None)
+def _turn_fragment(conversation: Conversation, messages: list[Message], *, replace: bool) -> str:
+    """A turn's messages, appended (a new turn) or replacing their old selves (a retry), and the
+    reply controls to match."""
     if replace:
         shown = "".join(fragments.message(m) for m in messages)
     else:
         shown = fragments.appended_messages(*messages)
+    in_flight = next((m for m in messages if m.in_flight), None)
     return shown + fragments.reply_controls(conversation, in_flight_message=in_flight)
+
+
+def _render_turn_started(conversation: Conversation, message_ids: list[int], replace: bool) -> str:
+    messages = list(Message.objects.filter(pk__in=message_ids, conversation=conversation))
+    return _turn_fragment(conversation, messages, replace=replace)
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -161,20 +168,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not form.is_valid():
             await self.send_fragment(fragments.form_errors(form.errors))
             return
-        try:
-            turn = await database_sync_to_async(services.turn_start)(
-                user=self.scope["user"],
-                conversation_id=self.conversation.pk,
-                text=form.cleaned_data["text"],
-                client_id=form.cleaned_data["client_id"],
-            )
-        except services.TurnRefused as refused:
-            await self.send_fragment(fragments.notice(refused.message))
-            return
-        except Conversation.DoesNotExist:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        await self._begin(turn, [turn.user_message, turn.assistant_message])
+        turn = await self._turn(
+            services.turn_start,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+        )
+        if turn is not None:
+            await self._begin(turn, [turn.user_message, turn.assistant_message])
 
     async def _retry(self, payload: QueryDict) -> None:
         try:
@@ -182,30 +182,32 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except ValueError:
             await self.send_fragment(fragments.notice("That reply cannot be retried."))
             return
+        turn = await self._turn(services.turn_retry, message_id=message_id)
+        if turn is not None:
+            await self._begin(turn, [turn.assistant_message], replace=True)
+
+    async def _turn(
+        self, service: Callable[..., services.Turn], **arguments: Any
+    ) -> services.Turn | None:
+        """Run a turn service for this socket's user and conversation; a refusal is shown to
+        the tab, and a conversation gone meanwhile closes the socket."""
         try:
-            turn = await database_sync_to_async(services.turn_retry)(
-                user=self.scope["user"], conversation_id=self.conversation.pk, message_id=message_id
+            turn: services.Turn = await database_sync_to_async(service)(
+                user=self.scope["user"], conversation_id=self.conversation.pk, **arguments
             )
         except services.TurnRefused as refused:
             await self.send_fragment(fragments.notice(refused.message))
-            return
         except Conversation.DoesNotExist:
             await self.close(code=CLOSE_NOT_FOUND)
-            return
-        await self._begin(turn, [turn.assistant_message], replace=True)
+        else:
+            return turn
+        return None
 
     async def _begin(
         self, turn: services.Turn, messages: list[Message], *, replace: bool = False
     ) -> None:
-        if replace:
-            shown = "".join(fragments.message(m) for m in messages)
-        else:
-            shown = fragments.appended_messages(*messages)
-        in_flight = turn.assistant_message if turn.assistant_message.in_flight else None
         await self.send_fragment(
-            shown
-            + fragments.reply_controls(turn.conversation, in_flight_message=in_flight)
-            + fragments.clear_notice()
+            _turn_fragment(turn.conversation, messages, replace=replace) + fragments.clear_notice()
         )
         if not turn.created:
             reply = replies.active_reply(self.conversation.pk)
