@@ -206,8 +206,3 @@ def render_markdown(text: str) -> str:
         return code_blocks[int(match[2])]
 
     return _PLACEHOLDER.sub(restore_code_block, document)
-
-
-def render_streaming_text(text: str) -> str:
-    """Cheap, escaped HTML for text still streaming; the markdown render replaces it at the end."""
-    return escape(clean_model_text(text)).replace("\n", "<br>")

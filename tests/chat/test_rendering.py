@@ -4,7 +4,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from chat import rendering
-from chat.rendering import clean_model_text, render_markdown, render_streaming_text
+from chat.fragments import stream_append
+from chat.rendering import clean_model_text, render_markdown
 
 ALLOWED_TAGS = {
     "a", "blockquote", "br", "button", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
@@ -395,9 +396,13 @@ def test_the_sanitizer_removes_what_markdown_never_emits() -> None:
 
 
 def test_streaming_text_is_escaped_and_keeps_line_breaks() -> None:
-    html = render_streaming_text('<script>alert("x")</script>\nline two\x00')
+    # Streamed text is cleaned by the relay, then escaped into a pre-wrap element.
+    html = stream_append(7, clean_model_text('<script>alert("x")</script>\nline two\x00'))
 
-    assert html == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;<br>line two"
+    assert html == (
+        '<span id="message-7-stream" hx-swap-oob="beforeend">'
+        '&lt;script&gt;alert("x")&lt;/script&gt;\nline two</span>'
+    )
 
 
 def test_render_markdown_accepts_text_that_cannot_be_stored_as_is() -> None:
@@ -428,7 +433,7 @@ def test_clean_model_text_keeps_real_text_exactly(text: str) -> None:
 @pytest.mark.parametrize("text", REAL_TEXT)
 def test_rendering_keeps_real_text_exactly(text: str) -> None:
     assert parse(render_markdown(text)).root.text == f"{text}\n"
-    assert parse(render_streaming_text(text)).root.text == text
+    assert parse(stream_append(1, clean_model_text(text))).root.text == text
 
 
 def test_clean_model_text_removes_nul_and_other_c0_controls() -> None:
