@@ -105,6 +105,25 @@ def conversation_create(
     )
 
 
+def conversation_start(
+    *,
+    owner: User,
+    deployment: Deployment | None,
+    instructions: str,
+    text: str,
+    client_id: uuid.UUID | None,
+) -> Turn:
+    """A new conversation and its first turn, together: a refused first turn leaves no empty
+    conversation behind."""
+    with transaction.atomic():
+        conversation = conversation_create(
+            owner=owner, deployment=deployment, instructions=instructions
+        )
+        return turn_start(
+            user=owner, conversation_id=conversation.pk, text=text, client_id=client_id
+        )
+
+
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     conversation.title = title.strip()[:200]
     conversation.save(update_fields=["title"])

@@ -91,12 +91,23 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
         return await sync_to_async(render)(
             request, "chat/home.html", {"form": form, **context}, status=400
         )
-    conversation = await sync_to_async(services.conversation_create)(
-        owner=user,
-        deployment=form.cleaned_data["deployment"],
-        instructions=form.cleaned_data["instructions"],
-    )
-    return await _start_turn(request, user, conversation, form)
+    try:
+        turn = await sync_to_async(services.conversation_start)(
+            owner=user,
+            deployment=form.cleaned_data["deployment"],
+            instructions=form.cleaned_data["instructions"],
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+        )
+    except services.TurnRefused as refused:
+        # Nothing was kept: the form comes back as it was sent, with the reason.
+        form.add_error(None, refused.message)
+        context = await sync_to_async(_sidebar_context)(request)
+        return await sync_to_async(render)(
+            request, "chat/home.html", {"form": form, **context}, status=429
+        )
+    replies.reply_start(turn)
+    return redirect("conversation_detail", conversation_id=turn.conversation.pk)
 
 
 def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversationForm:

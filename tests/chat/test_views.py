@@ -195,6 +195,23 @@ def test_new_chat_with_bad_input_keeps_everything(signed_in, sim_deployment) -> 
     assert not Conversation.objects.exists()
 
 
+def test_a_refused_first_message_leaves_no_empty_conversation(
+    signed_in, sim_deployment, settings
+) -> None:
+    settings.CHAT_RATE_LIMIT = 0
+    response = signed_in.post(
+        reverse("conversation_create"),
+        {"deployment": sim_deployment.pk, "instructions": "Keep these", "text": "My question"},
+    )
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert "You are sending messages faster than allowed" in html
+    assert ">My question</textarea>" in html, "the text comes back in the composer"
+    assert "Keep these" in html
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
+
+
 # Isolation: user B reaches none of user A's conversation, and learns nothing from trying.
 
 
