@@ -371,7 +371,9 @@ class StoredResponseAdmin(admin.ModelAdmin[StoredResponse]):
 
 
 class ReadOnlyAdmin[T: Model](admin.ModelAdmin[T]):
-    """People's conversations may be looked at (and deleted) by administrators, not edited."""
+    """People's conversations as administrators see them: who, when, which model, how it went,
+    what it cost, and what Azure keeps; never what anyone wrote or was told (titles and
+    instructions included). They may be deleted here, not edited."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -380,9 +382,22 @@ class ReadOnlyAdmin[T: Model](admin.ModelAdmin[T]):
         return False
 
 
+MESSAGE_FIELDS = (
+    "role",
+    "status",
+    "error_code",
+    "deployment",
+    "response_id",
+    "context_rebuilt",
+    "input_tokens",
+    "output_tokens",
+    "created_at",
+)
+
+
 class MessageInline(admin.TabularInline[Message, Conversation]):
     model = Message
-    fields = ("role", "status", "text", "error", "created_at")
+    fields = MESSAGE_FIELDS
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -396,8 +411,10 @@ class MessageInline(admin.TabularInline[Message, Conversation]):
 class ConversationAdmin(ReadOnlyAdmin[Conversation]):
     list_display = ("__str__", "owner", "deployment", "chain", "updated_at", "archived")
     list_filter = ("archived", "deployment")
-    search_fields = ("title", "owner__username")
+    search_fields = ("owner__username", "head_response_id")
     list_select_related = ("owner", "deployment")
+    fields = ("owner", "deployment", "chain", "created_at", "updated_at", "archived")
+    readonly_fields = fields
     inlines = (MessageInline,)
 
     @admin.display(description="history on Azure")
@@ -412,7 +429,19 @@ class MessageAdmin(ReadOnlyAdmin[Message]):
     list_display = ("__str__", "conversation", "role", "status", "error_code", "created_at")
     list_filter = ("role", "status", "error_code")
     list_select_related = ("conversation",)
-    exclude = ("html",)
+    search_fields = ("response_id", "request_id")
+    fields = (
+        "conversation",
+        *MESSAGE_FIELDS,
+        "error",
+        "request_id",
+        "reasoning_tokens",
+        "cached_tokens",
+        "first_token_ms",
+        "duration_ms",
+        "completed_at",
+    )
+    readonly_fields = fields
 
 
 @admin.register(TokenUsage)

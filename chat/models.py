@@ -182,7 +182,8 @@ class Conversation(models.Model):
         indexes: ClassVar = [models.Index(fields=["owner", "-updated_at"])]
 
     def __str__(self) -> str:
-        return self.title or f"Conversation {self.pk}"
+        # Not the title: it is made from the person's words, and this name shows in the admin.
+        return f"Conversation {self.pk}"
 
     @property
     def display_title(self) -> str:

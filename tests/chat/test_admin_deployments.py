@@ -144,37 +144,70 @@ def test_test_connection_action_reports_failures(
     assert "unavailable" in message
 
 
-def test_conversations_can_be_read_but_not_added_or_edited(
+def test_admins_see_how_conversations_went_but_never_what_was_said(
+    staff_client: Client, user: User
+) -> None:
+    conversation = Conversation.objects.create(
+        owner=user, title="Quarterly plan", instructions="Answer as a pirate"
+    )
+    question = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, text="Hi there"
+    )
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        text="Ahoy, the secret figures",
+        html="<p>Ahoy, the secret figures</p>",
+        status=Message.Status.COMPLETED,
+        response_id="resp_visible_to_admins",
+        output_tokens=321,
+    )
+
+    pages = {
+        "list": staff_client.get(reverse("admin:chat_conversation_changelist")),
+        "conversation": staff_client.get(
+            reverse("admin:chat_conversation_change", args=[conversation.pk])
+        ),
+        "messages": staff_client.get(reverse("admin:chat_message_changelist")),
+        "question": staff_client.get(reverse("admin:chat_message_change", args=[question.pk])),
+        "reply": staff_client.get(reverse("admin:chat_message_change", args=[reply.pk])),
+        "search": staff_client.get(
+            reverse("admin:chat_conversation_changelist"), {"q": "Quarterly"}
+        ),
+    }
+
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        html = page.content.decode()
+        for words in ("Quarterly plan", "Answer as a pirate", "Hi there", "secret figures"):
+            assert words not in html, f"{words!r} shown on the {name} page"
+    assert user.username in pages["list"].content.decode()
+    assert f"Conversation {conversation.pk}" in pages["list"].content.decode()
+    assert "resp_visible_to_admins" in pages["conversation"].content.decode()
+    assert "321" in pages["reply"].content.decode()
+    assert "0 results" in pages["search"].content.decode(), "titles are not searchable"
+
+
+def test_conversations_and_messages_cannot_be_added_or_edited(
     staff_client: Client, user: User
 ) -> None:
     conversation = Conversation.objects.create(owner=user, title="Quarterly plan")
-    Message.objects.create(conversation=conversation, role=Message.Role.USER, text="Hi there")
+    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, text="x")
 
-    changelist = staff_client.get(reverse("admin:chat_conversation_changelist"))
-    detail = staff_client.get(reverse("admin:chat_conversation_change", args=[conversation.pk]))
     add = staff_client.get(reverse("admin:chat_conversation_add"))
     edit = staff_client.post(
         reverse("admin:chat_conversation_change", args=[conversation.pk]), {"title": "Changed"}
     )
+    add_message = staff_client.get(reverse("admin:chat_message_add"))
+    edit_message = staff_client.post(
+        reverse("admin:chat_message_change", args=[message.pk]), {"text": "Changed"}
+    )
 
-    assert changelist.status_code == 200
-    assert "Quarterly plan" in changelist.content.decode()
-    assert detail.status_code == 200
-    assert "Hi there" in detail.content.decode()
-    assert add.status_code == 403
-    assert edit.status_code == 403
+    assert add.status_code == edit.status_code == 403
+    assert add_message.status_code == edit_message.status_code == 403
     conversation.refresh_from_db()
-    assert conversation.title == "Quarterly plan"
-
-
-def test_messages_are_read_only(staff_client: Client, user: User) -> None:
-    conversation = Conversation.objects.create(owner=user)
-    message = Message.objects.create(conversation=conversation, role=Message.Role.USER, text="x")
-
-    assert staff_client.get(reverse("admin:chat_message_changelist")).status_code == 200
-    assert staff_client.get(reverse("admin:chat_message_add")).status_code == 403
-    view = staff_client.get(reverse("admin:chat_message_change", args=[message.pk]))
-    assert view.status_code == 200
+    message.refresh_from_db()
+    assert (conversation.title, message.text) == ("Quarterly plan", "x")
 
 
 def test_the_change_page_offers_a_test_connection_button(
