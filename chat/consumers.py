@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.http import QueryDict
 
 from chat import fragments, replies, services
@@ -65,6 +67,9 @@ def _render_turn_started(conversation: Conversation, message_ids: list[int], rep
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
+    # After a refusal, turns wait for their save before asking the model, for a while: a
+    # refused sender (rate limit, quota) must not cost the upstream a request per try.
+    early_requests_after = 0.0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -115,6 +120,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.watching is not None:
             self.watching.unwatch(self.send_fragment)
         self.watching = reply
+        # The reply keeps its conversation up to date (its head, when it finishes).
+        self.conversation = reply.turn.conversation
         sent = reply.watch(self.send_fragment)
         if sent:
             await self.send_fragment(fragments.stream_replace(reply.message_id, sent))
@@ -168,13 +175,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not form.is_valid():
             await self.send_fragment(fragments.form_errors(form.errors))
             return
+        text = form.cleaned_data["text"]
+        early = None
+        if time.monotonic() >= self.early_requests_after:
+            early = replies.reply_early(self.conversation, text, user=self.scope["user"])
         turn = await self._turn(
-            services.turn_start,
-            text=form.cleaned_data["text"],
-            client_id=form.cleaned_data["client_id"],
+            services.turn_start, text=text, client_id=form.cleaned_data["client_id"]
         )
         if turn is not None:
-            await self._begin(turn, [turn.user_message, turn.assistant_message])
+            await self._begin(turn, [turn.user_message, turn.assistant_message], early=early)
+        elif early is not None:
+            early.abandon()
 
     async def _retry(self, payload: QueryDict) -> None:
         try:
@@ -196,6 +207,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 user=self.scope["user"], conversation_id=self.conversation.pk, **arguments
             )
         except services.TurnRefused as refused:
+            self.early_requests_after = time.monotonic() + settings.CHAT_RATE_WINDOW
             await self.send_fragment(fragments.notice(refused.message))
         except Conversation.DoesNotExist:
             await self.close(code=CLOSE_NOT_FOUND)
@@ -204,17 +216,24 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return None
 
     async def _begin(
-        self, turn: services.Turn, messages: list[Message], *, replace: bool = False
+        self,
+        turn: services.Turn,
+        messages: list[Message],
+        *,
+        replace: bool = False,
+        early: replies.EarlyRequest | None = None,
     ) -> None:
         await self.send_fragment(
             _turn_fragment(turn.conversation, messages, replace=replace) + fragments.clear_notice()
         )
         if not turn.created:
+            if early is not None:
+                early.abandon()
             reply = replies.active_reply(self.conversation.pk)
             if reply is not None:
                 await self._watch(reply)
             return
-        reply = replies.reply_start(turn)
+        reply = replies.reply_start(turn, early)
         await self._watch(reply)
         await self.channel_layer.group_send(
             self.group,

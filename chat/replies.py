@@ -14,16 +14,18 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.models import User
 from chat import failover, fragments, llm, services
 from chat.ledger import ledger_delete_orphan
-from chat.models import Deployment, Message
+from chat.models import Conversation, Deployment, Message
 from chat.rendering import clean_model_text
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ HEARTBEAT_INTERVAL = 10.0
 FLUSH_BURST = 2.0
 
 _active: dict[int, ActiveReply] = {}
+# Early requests being closed, kept referenced until their copies are in the ledger.
+_abandoning: set[asyncio.Task[None]] = set()
 
 # Failures before the first token that another member of a failover group may answer instead.
 FAILOVER_KINDS = frozenset(
@@ -71,9 +75,141 @@ def _split_trailing_high_surrogate(text: str) -> tuple[str, str]:
     return text, ""
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    """One request for a reply, exactly as the gateway will send it."""
+
+    deployment: Deployment
+    input: str | list[dict[str, str]]
+    previous_response_id: str | None
+    instructions: str
+    max_retries: int | None
+
+    def same_as(self, other: ReplyRequest) -> bool:
+        return (
+            self.deployment.pk == other.deployment.pk
+            and self.deployment.updated_at == other.deployment.updated_at
+            and self.input == other.input
+            and self.previous_response_id == other.previous_response_id
+            and self.instructions == other.instructions
+            and self.max_retries == other.max_retries
+        )
+
+    def stream(self) -> AsyncGenerator[llm.StreamEvent]:
+        return llm.stream_reply(
+            self.deployment,
+            input=self.input,
+            previous_response_id=self.previous_response_id,
+            instructions=self.instructions,
+            store=self.deployment.is_stateful,
+            max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
+            max_retries=self.max_retries,
+        )
+
+
+class EarlyRequest:
+    """A turn's model request, sent while the turn is being saved.
+
+    When a conversation continues from its stored head, the request a turn will make is known
+    before the turn is saved: the new text after ``previous_response_id``, with the
+    conversation's instructions. Sending it at once hides the turn's database work behind the
+    model's time to the first token. The user's text is still saved before the reply starts,
+    and the request is only a guess: the reply adopts it when it is exactly the request the
+    reply would make itself (see ``ReplyRequest.same_as``), and otherwise, or when the turn is
+    refused, it is abandoned: closed once Azure has named its response, whose stored copy the
+    ledger then deletes like any other.
+    """
+
+    def __init__(self, request: ReplyRequest) -> None:
+        self.request = request
+        self.named: llm.Started | None = None
+        self._events: asyncio.Queue[llm.StreamEvent | None] = asyncio.Queue()
+        self._answered = asyncio.Event()
+        self._error: Exception | None = None
+        self._task = asyncio.get_running_loop().create_task(self._pump(), name="early-request")
+
+    async def _pump(self) -> None:
+        """Read the stream in a task of its own, so it starts at once; the reply reads on."""
+        try:
+            async for event in self.request.stream():
+                if isinstance(event, llm.Started):
+                    self.named = event
+                    self._answered.set()
+                self._events.put_nowait(event)
+        except Exception as error:
+            self._error = error  # the reply's own, raised where it reads
+        finally:
+            self._answered.set()
+            self._events.put_nowait(None)
+
+    async def events(self) -> AsyncGenerator[llm.StreamEvent]:
+        try:
+            while (event := await self._events.get()) is not None:
+                yield event
+            if self._error is not None:
+                raise self._error
+        finally:
+            self._task.cancel()
+
+    def abandon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._close_and_forget())
+        _abandoning.add(task)
+        task.add_done_callback(_abandoning.discard)
+
+    async def _close_and_forget(self) -> None:
+        # Early requests continue a stored chain, so Azure keeps a copy of each: closing one
+        # before Azure names its response would leave a copy nobody knows of.
+        deployment = self.request.deployment
+        try:
+            async with asyncio.timeout(settings.LLM_REQUEST_TIMEOUT):
+                await self._answered.wait()
+        except TimeoutError:
+            logger.warning("an unused early request on %s was never named", deployment.pk)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        named = self.named
+        if named is not None and named.response_id:
+            await database_sync_to_async(ledger_delete_orphan)(
+                deployment=deployment,
+                response_id=named.response_id,
+                request_id=named.request_id,
+                region=named.region,
+            )
+
+
+def reply_early(conversation: Conversation, text: str, *, user: User) -> EarlyRequest | None:
+    """Send the turn's request now if the conversation, as this process last saw it,
+    continues from a usable stored head with no reply in flight here; else None.
+
+    Never where the turn may be refused for what it costs: a deployment with a daily quota,
+    or a user at the rate limit (one cache read), since an abandoned request still costs its
+    input tokens."""
+    deployment = conversation.deployment
+    if (
+        not settings.CHAT_EARLY_REQUEST
+        or deployment is None
+        or not deployment.enabled
+        or deployment.daily_token_quota
+        or conversation.pk in _active
+        or not conversation.head_usable_for(deployment)
+        or services.rate_limit_reached(user=user)
+    ):
+        return None
+    return EarlyRequest(
+        ReplyRequest(
+            deployment=deployment,
+            input=text,
+            previous_response_id=conversation.head_response_id,
+            instructions=conversation.instructions,
+            max_retries=0 if deployment.failover_group else None,
+        )
+    )
+
+
 class ActiveReply:
-    def __init__(self, turn: services.Turn) -> None:
+    def __init__(self, turn: services.Turn, early: EarlyRequest | None = None) -> None:
         self.turn = turn
+        self._early = early
         self.conversation_id = turn.conversation.pk
         self.message_id = turn.assistant_message.pk
         self.deployment: Deployment | None = turn.deployment
@@ -266,6 +402,9 @@ class ActiveReply:
                 helper.cancel()
             if self._flush_timer is not None:
                 self._flush_timer.cancel()
+            if self._early is not None:
+                self._early.abandon()
+                self._early = None
         outcome.text = self.text()
         outcome.duration_ms = int((time.monotonic() - started) * 1000)
         await self._finish(outcome)
@@ -333,15 +472,16 @@ class ActiveReply:
         while True:
             outcome.context_rebuilt = reply_input.context_rebuilt
             rebuild = False
-            async for event in llm.stream_reply(
-                deployment,
+            request = ReplyRequest(
+                deployment=deployment,
                 input=reply_input.input,
                 previous_response_id=reply_input.previous_response_id,
                 instructions=turn.conversation.instructions,
-                store=deployment.is_stateful,
-                max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
                 max_retries=max_retries,
-            ):
+            )
+            # Every way out of this loop but a cancel follows the stream's terminal event, and
+            # a cancel closes the stream from within: nothing is left open.
+            async for event in self._open(request):
                 match event:
                     case llm.TextDelta(text=text):
                         if outcome.first_token_ms is None:
@@ -389,6 +529,18 @@ class ActiveReply:
                 conversation=turn.conversation, deployment=deployment, turn=turn, force_rebuild=True
             )
             reply_input = services.ReplyInput(rebuilt.input, None, True)
+
+    def _open(self, request: ReplyRequest) -> AsyncGenerator[llm.StreamEvent]:
+        """The reply's stream: the early request when it is this very request, else a new one."""
+        early, self._early = self._early, None
+        if early is not None:
+            if early.request.same_as(request):
+                return early.events()
+            logger.info(
+                "message %s: the early request does not match; sending anew", self.message_id
+            )
+            early.abandon()
+        return request.stream()
 
     async def _forget_abandoned_response(
         self, deployment: Deployment, outcome: services.ReplyOutcome
@@ -470,12 +622,16 @@ def incomplete_error(reason: str) -> llm.LLMError:
     )
 
 
-def reply_start(turn: services.Turn) -> ActiveReply:
-    """Run the turn's reply in this process; it outlives the socket or request that started it."""
+def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> ActiveReply:
+    """Run the turn's reply in this process; it outlives the socket or request that started it.
+
+    ``early``: the request sent while the turn was being saved, for the reply to adopt."""
     existing = _active.get(turn.conversation.pk)
     if existing is not None and existing.message_id == turn.assistant_message.pk:
+        if early is not None:
+            early.abandon()
         return existing
-    reply = ActiveReply(turn)
+    reply = ActiveReply(turn, early)
     _active[turn.conversation.pk] = reply
     reply.task = asyncio.get_running_loop().create_task(
         reply.run(), name=f"reply-{turn.assistant_message.pk}"
@@ -512,6 +668,9 @@ async def replies_shutdown() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if _abandoning:
+        # Unused early requests put their copies in the ledger before the process goes.
+        await asyncio.wait(set(_abandoning), timeout=settings.LLM_REQUEST_TIMEOUT)
     for reply in stopping:
         if not reply.ran:
             # Cancelled before its first step: nothing streamed, but the turn must not stay

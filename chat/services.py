@@ -144,12 +144,22 @@ def conversation_delete(*, conversation: Conversation, deleted_by: User | None =
     return queued
 
 
+def _rate_key(user: User, now: float) -> tuple[str, int]:
+    bucket = int(now // settings.CHAT_RATE_WINDOW)
+    return f"chat:rate:{user.pk}:{bucket}", bucket
+
+
+def rate_limit_reached(*, user: User) -> bool:
+    """Whether the user's next turn would be refused by the rate limit; counts nothing."""
+    key, _ = _rate_key(user, time.time())
+    return int(cache.get(key, 0)) >= settings.CHAT_RATE_LIMIT
+
+
 def rate_limit_hit(*, user: User) -> int | None:
     """Count a turn against the user's rate limit; returns the seconds to wait if over it."""
     window = settings.CHAT_RATE_WINDOW
     now = time.time()
-    bucket = int(now // window)
-    key = f"chat:rate:{user.pk}:{bucket}"
+    key, bucket = _rate_key(user, now)
     cache.add(key, 0, timeout=window + 5)
     try:
         count = cache.incr(key)
@@ -368,6 +378,9 @@ def reply_finish(*, turn: Turn, outcome: ReplyOutcome) -> Message:
             # A completed turn that is not stored (stateless) leaves no usable head.
             conversation_update |= {"head_response_id": "", "head_deployment": None}
         Conversation.objects.filter(pk=turn.conversation.pk).update(**conversation_update)
+        # Tabs watching this reply keep the conversation as it now stands (its next request).
+        for field, value in conversation_update.items():
+            setattr(turn.conversation, field, value)
         if outcome.stored_remotely and outcome.response_id and outcome.deployment is not None:
             StoredResponse.objects.bulk_create(
                 [

@@ -262,6 +262,9 @@ CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
 # How often streamed text is flushed to the page, and to other processes' tabs.
 CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.04)
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
+# Send a turn's model request while the turn is being saved, when the conversation continues
+# from its stored head (chat.replies.EarlyRequest): the first token comes that much sooner.
+CHAT_EARLY_REQUEST: bool = env.bool("CHAT_EARLY_REQUEST", default=True)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)
 

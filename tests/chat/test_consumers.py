@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -125,6 +126,17 @@ def creates(simulator) -> list[dict]:
     return [r["json"] for r in simulator.requests(op="create")]
 
 
+async def forgotten_early_requests() -> list[StoredResponse]:
+    """The ledger rows of early requests the turns did not use, once they are written: each
+    copy Azure made of one is queued for deletion, with no conversation to belong to."""
+    for _ in range(200):
+        rows = [r async for r in StoredResponse.objects.filter(conversation=None)]
+        if rows:
+            return rows
+        await asyncio.sleep(0.025)
+    return []
+
+
 async def test_two_turns_are_chained_by_previous_response_id(
     owner, conversation, clean_simulator
 ) -> None:
@@ -134,6 +146,7 @@ async def test_two_turns_are_chained_by_previous_response_id(
     await communicator.disconnect()
 
     bodies = creates(clean_simulator)
+    assert len(bodies) == 2, "the second turn's early request was the one used"
     assert bodies[0].get("previous_response_id") is None
     assert bodies[1]["previous_response_id"] == first.response_id
     assert bodies[1]["input"] == "Second question", "only the new turn travels with the chain"
@@ -141,6 +154,66 @@ async def test_two_turns_are_chained_by_previous_response_id(
     assert not second.context_rebuilt
     await conversation.arefresh_from_db()
     assert conversation.head_response_id == second.response_id
+    assert not await StoredResponse.objects.filter(conversation=None).aexists()
+
+
+@pytest.mark.parametrize("early", [True, False])
+async def test_the_model_is_asked_while_the_turn_is_being_saved(
+    owner, conversation, clean_simulator, monkeypatch, settings, early
+) -> None:
+    """The request of a turn continuing the chain goes out before its save is done, so the
+    first token does not wait for the database (unless CHAT_EARLY_REQUEST is off); the text is
+    saved before the reply starts either way."""
+    from chat import services
+
+    settings.CHAT_EARLY_REQUEST = early
+    asked_during_save: list[bool] = []
+    turn_start = services.turn_start
+
+    def slow_turn_start(**arguments):
+        deadline = time.monotonic() + 1
+        while len(creates(clean_simulator)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_during_save.append(len(creates(clean_simulator)) == 2)
+        return turn_start(**arguments)
+
+    communicator, _, _ = await connect(owner, conversation)
+    first = await send_and_wait(communicator, conversation, "First")
+    monkeypatch.setattr(services, "turn_start", slow_turn_start)
+    second = await send_and_wait(communicator, conversation, "Second")
+    await communicator.disconnect()
+
+    assert asked_during_save == [early]
+    bodies = creates(clean_simulator)
+    assert len(bodies) == 2
+    assert bodies[1]["previous_response_id"] == first.response_id
+    assert second.status == Message.Status.COMPLETED
+    assert await Message.objects.filter(conversation=conversation, text="Second").aexists()
+
+
+async def test_a_replayed_send_forgets_its_early_request(
+    owner, conversation, clean_simulator
+) -> None:
+    """htmx replays a send after reconnecting: no second turn, and the request sent early
+    for it is closed and its copy on Azure queued for deletion."""
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "First")
+    payload = send_payload("Second")
+    await communicator.send_to(text_data=payload)
+    await receive_until(communicator, r"message-assistant status-(?!pending)")
+    await wait_for_reply(conversation)
+    await communicator.send_to(text_data=payload)
+    (forgotten,) = await forgotten_early_requests()
+    await communicator.disconnect()
+
+    assert await Message.objects.filter(conversation=conversation).acount() == 4
+    bodies = creates(clean_simulator)
+    assert len(bodies) == 3, "the replay was asked early, then forgotten"
+    assert forgotten.state == StoredResponse.State.DELETING
+    assert forgotten.user_id is None
+    assert forgotten.response_id not in {
+        m.response_id async for m in Message.objects.filter(conversation=conversation)
+    }
 
 
 async def test_instructions_go_with_every_turn(owner, conversation, clean_simulator) -> None:
@@ -202,10 +275,13 @@ async def test_expired_head_is_not_sent(owner, conversation, clean_simulator) ->
         head_created_at=conversation.created_at - timedelta(days=31)
     )
     second = await send_and_wait(communicator, conversation, "Again")
+    (forgotten,) = await forgotten_early_requests()
     await communicator.disconnect()
-    body = creates(clean_simulator)[1]
+    early, body = creates(clean_simulator)[1:]
+    assert early["previous_response_id"], "the socket's guess, from before the head expired"
     assert not body.get("previous_response_id")
     assert second.context_rebuilt
+    assert forgotten.state == StoredResponse.State.DELETING
 
 
 async def test_another_resource_means_rebuilding(
@@ -216,10 +292,12 @@ async def test_another_resource_means_rebuilding(
     other = await database_sync_to_async(make_sim_deployment)(name="Other region")
     await Conversation.objects.filter(pk=conversation.pk).aupdate(deployment=other)
     second = await send_and_wait(communicator, conversation, "Again")
+    (forgotten,) = await forgotten_early_requests()
     await communicator.disconnect()
-    body = creates(clean_simulator)[1]
+    body = creates(clean_simulator)[-1]
     assert not body.get("previous_response_id")
     assert body["model"] == other.deployment_name
+    assert forgotten.deployment_id == conversation.deployment_id, "asked where it used to be"
     assert second.context_rebuilt
     assert second.deployment_id == other.pk
 

@@ -3,9 +3,11 @@
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
 
-from chat import replies, services
-from chat.models import Conversation, Message
+from chat import llm, replies, services
+from chat.models import Conversation, Message, StoredResponse
 
 
 @pytest.fixture
@@ -90,3 +92,79 @@ async def test_a_new_watcher_gets_exactly_what_was_sent_so_far(active_reply) -> 
         return None
 
     assert active_reply.watch(late) == "one two three"
+
+
+# Early requests: sent only where the turn is all but certain to use them.
+
+
+@pytest.fixture
+def chained(db, user, make_sim_deployment):
+    """A conversation continuing from a usable stored head."""
+
+    def make(**deployment_fields) -> Conversation:
+        deployment = make_sim_deployment(**deployment_fields)
+        return Conversation.objects.create(
+            owner=user,
+            deployment=deployment,
+            head_response_id="resp_head",
+            head_deployment=deployment,
+            head_created_at=timezone.now(),
+        )
+
+    return make
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "why",
+    ["setting off", "daily quota", "rate limit reached", "reply in flight", "head expired"],
+)
+async def test_no_early_request_where_the_turn_may_not_use_it(
+    chained, user, settings, clean_simulator, why
+) -> None:
+
+    fields = {"daily_token_quota": 1000} if why == "daily quota" else {}
+    conversation = await sync_to_async(chained)(**fields)
+    if why == "setting off":
+        settings.CHAT_EARLY_REQUEST = False
+    if why == "rate limit reached":
+        settings.CHAT_RATE_LIMIT = 1
+        await sync_to_async(services.rate_limit_hit)(user=user)
+    if why == "head expired":
+        conversation.head_created_at = timezone.now() - conversation.deployment.remote_retention
+    if why == "reply in flight":
+        replies._active[conversation.pk] = object()  # type: ignore[assignment]
+    try:
+        assert replies.reply_early(conversation, "Next", user=user) is None
+    finally:
+        replies._active.pop(conversation.pk, None)
+    await asyncio.sleep(0.05)
+    assert clean_simulator.requests(op="create") == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_abandoned_early_request_is_closed_and_its_copy_deleted(
+    chained, user, clean_simulator
+) -> None:
+
+    conversation = await sync_to_async(chained)()
+    async for event in llm.stream_reply(
+        conversation.deployment,
+        input="First",
+        previous_response_id=None,
+        instructions="",
+        store=True,
+    ):
+        if isinstance(event, llm.Started):
+            conversation.head_response_id = event.response_id
+    early = replies.reply_early(conversation, "Next", user=user)
+    assert early is not None
+    early.abandon()
+    await asyncio.gather(*replies._abandoning)
+
+    _, sent = clean_simulator.requests(op="create")
+    assert sent["json"]["previous_response_id"] == conversation.head_response_id
+    row = await StoredResponse.objects.aget()
+    assert row.response_id == early.named.response_id
+    assert row.state == StoredResponse.State.DELETING
+    assert row.conversation_id is None
