@@ -179,6 +179,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         early = None
         if time.monotonic() >= self.early_requests_after:
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
+            if early is not None:
+                await early.head_start()
         turn = await self._turn(
             services.turn_start, text=text, client_id=form.cleaned_data["client_id"]
         )
