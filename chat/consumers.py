@@ -181,18 +181,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
             if early is not None:
                 await early.head_start()
+        turn = None
         try:
             turn = await self._turn(
                 services.turn_start, text=text, client_id=form.cleaned_data["client_id"]
             )
-        except BaseException:  # cancelled by a server going down, say: no copy left unknown
-            if early is not None:
+        finally:
+            # Refused, or cancelled by a server going down: no copy on Azure left unknown.
+            if turn is None and early is not None:
                 early.abandon()
-            raise
         if turn is not None:
             await self._begin(turn, [turn.user_message, turn.assistant_message], early=early)
-        elif early is not None:
-            early.abandon()
 
     async def _retry(self, payload: QueryDict) -> None:
         try:

@@ -154,12 +154,19 @@ class EarlyRequest:
         finally:
             self._task.cancel()
 
+    async def _answered_within(self, seconds: float) -> bool:
+        """Wait until Azure names the response (or the stream ends), at most ``seconds``."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._answered.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def head_start(self) -> None:
         """Let the request go out first: until Azure names the response, at most
         EARLY_HEAD_START seconds (a request on a kept-alive connection leaves well within)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(EARLY_HEAD_START):
-                await self._answered.wait()
+        await self._answered_within(EARLY_HEAD_START)
 
     def abandon(self) -> None:
         task = asyncio.get_running_loop().create_task(self._close_and_forget())
@@ -170,10 +177,7 @@ class EarlyRequest:
         # Early requests continue a stored chain, so Azure keeps a copy of each: closing one
         # before Azure names its response would leave a copy nobody knows of.
         deployment = self.request.deployment
-        try:
-            async with asyncio.timeout(settings.LLM_REQUEST_TIMEOUT):
-                await self._answered.wait()
-        except TimeoutError:
+        if not await self._answered_within(settings.LLM_REQUEST_TIMEOUT):
             logger.warning("an unused early request on %s was never named", deployment.pk)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
