@@ -87,6 +87,12 @@ def count_queries() -> Iterator[list[str]]:
         CursorWrapper._execute = original
 
 
+async def conversation_on(owner: Any, make_sim_deployment: Any, **fields: Any) -> Conversation:
+    """A conversation of ``owner`` on a new simulator deployment with these fields."""
+    deployment = await database_sync_to_async(make_sim_deployment)(**fields)
+    return await Conversation.objects.acreate(owner=owner, deployment=deployment)
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory()
@@ -229,8 +235,7 @@ async def test_instructions_go_with_every_turn(owner, conversation, clean_simula
 async def test_stateless_deployment_sends_the_whole_history(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(store_policy="stateless")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, store_policy="stateless")
     communicator, _, _ = await connect(owner, conversation)
     first = await send_and_wait(communicator, conversation, "Remember the number 42")
     await send_and_wait(communicator, conversation, "Which number?")
@@ -303,8 +308,7 @@ async def test_another_resource_means_rebuilding(
 
 
 async def test_stop_keeps_the_partial_text(owner, make_sim_deployment, clean_simulator) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=400")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=40,words=400")
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Tell me a long story"))
     await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
@@ -321,8 +325,7 @@ async def test_stop_keeps_the_partial_text(owner, make_sim_deployment, clean_sim
 async def test_closing_the_tab_does_not_stop_the_reply(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=400,words=60")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=400,words=60")
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Hello"))
     await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
@@ -336,8 +339,7 @@ async def test_closing_the_tab_does_not_stop_the_reply(
 async def test_reconnecting_mid_stream_catches_up_and_follows(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=100,words=80")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=100,words=80")
     first, _, _ = await connect(owner, conversation)
     await first.send_to(text_data=send_payload("Hello"))
     await receive_until(first, r'hx-swap-oob="beforeend">[^<]')
@@ -352,8 +354,7 @@ async def test_reconnecting_mid_stream_catches_up_and_follows(
 async def test_a_second_tab_sees_the_stream_and_can_stop_it(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=400")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=40,words=400")
     tab_one, _, _ = await connect(owner, conversation)
     tab_two, _, _ = await connect(owner, conversation)
     await tab_one.send_to(text_data=send_payload("Hello from tab one"))
@@ -370,8 +371,7 @@ async def test_a_second_tab_sees_the_stream_and_can_stop_it(
 async def test_a_send_while_a_reply_streams_is_refused(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=40,words=200")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=40,words=200")
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("First"))
     await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
@@ -562,8 +562,7 @@ async def test_a_missing_origin_is_refused(owner, conversation) -> None:
 async def test_reconnecting_after_the_reply_finished_shows_it(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=200,words=60")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=200,words=60")
     first, _, _ = await connect(owner, conversation)
     await first.send_to(text_data=send_payload("Hello"))
     await receive_until(first, r'hx-swap-oob="beforeend">[^<]')
@@ -612,8 +611,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
 async def test_the_daily_quota_refuses_a_turn_before_it_starts(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
-    deployment = await database_sync_to_async(make_sim_deployment)(daily_token_quota=50)
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, daily_token_quota=50)
     communicator, _, _ = await connect(owner, conversation)
     await send_and_wait(communicator, conversation, "[[sim words=100]] Use up my tokens")
     await communicator.send_to(text_data=send_payload("One more"))
@@ -629,8 +627,7 @@ async def test_deleting_a_conversation_mid_reply_leaves_no_copy_behind(
 ) -> None:
     from chat import services
 
-    deployment = await database_sync_to_async(make_sim_deployment)(options="tps=100,words=80")
-    conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
+    conversation = await conversation_on(owner, make_sim_deployment, options="tps=100,words=80")
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Hello"))
     await receive_until(communicator, r'hx-swap-oob="beforeend">[^<]')
