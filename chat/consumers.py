@@ -13,7 +13,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import QueryDict
 
-from chat import fragments, replies, services
+from accounts.sockets import session_group, session_is_current, user_group
+from chat import fragments, replies, services, socket_slots
 from chat.forms import MessageForm
 from chat.models import Conversation, Message
 
@@ -22,7 +23,22 @@ logger = logging.getLogger(__name__)
 # Close codes in the 4000 range: the ws extension does not reconnect on them.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429
 MAX_FRAME_BYTES = 256 * 1024
+SESSION_ENDED_NOTICES = {
+    "signed_out": "You signed out in another tab. Reload the page to sign in again.",
+    "password_changed": "Your password was changed. Reload the page to continue.",
+    "deactivated": "Your account was deactivated. Ask an administrator for access.",
+}
+SESSION_EXPIRED_NOTICE = "Your session has ended. Reload the page to sign in again."
+
+
+class FrameRefused(Exception):
+    """A frame the consumer will not act on; ``message`` tells the person why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
@@ -67,6 +83,8 @@ def _render_turn_started(conversation: Conversation, message_ids: list[int], rep
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
+    groups_joined: tuple[str, ...] = ()
+    holds_slot = False
     # After a refusal, turns wait for their save before asking the model, for a while: a
     # refused sender (rate limit, quota) must not cost the upstream a request per try.
     early_requests_after = 0.0
@@ -76,14 +94,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.session_key = self.scope["session"].session_key
+        if not await socket_slots.slot_acquire(user_id=user.pk, channel=self.channel_name):
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.holds_slot = True
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         conversation = await database_sync_to_async(_owned_conversation)(user, conversation_id)
         if conversation is None:
+            await self._release()
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.conversation = conversation
         self.group = replies.tabs_group(conversation.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = (self.group, user_group(user.pk), session_group(self.session_key))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         reply = replies.active_reply(conversation.pk)
         if reply is not None:
@@ -108,11 +134,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def disconnect(self, code: int) -> None:
+        await self._release()
+
+    async def _release(self) -> None:
+        """Let go of what this socket holds; when the server closes it, and again on
+        disconnect (a second time finds nothing left)."""
         if self.watching is not None:
             self.watching.unwatch(self.send_fragment)
             self.watching = None
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        groups, self.groups_joined = self.groups_joined, ()
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.holds_slot:
+            self.holds_slot = False
+            await socket_slots.slot_release(
+                user_id=self.scope["user"].pk, channel=self.channel_name
+            )
 
     async def _watch(self, reply: replies.ActiveReply) -> None:
         if self.watching is reply:
@@ -132,11 +169,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # Incoming frames
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        payload = self._parse(text_data)
-        if payload is None:
-            await self.send_fragment(
-                fragments.notice("The page sent something the server could not read. Reload it.")
-            )
+        try:
+            payload = self._parse(text_data)
+        except FrameRefused as refused:
+            await self.send_fragment(fragments.notice(refused.message))
             return
         action = payload.get("action", "send")
         if action == "stop":
@@ -149,15 +185,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send_fragment(fragments.notice("Unknown action; reload the page."))
 
     @staticmethod
-    def _parse(text_data: str | None) -> QueryDict | None:
-        if not text_data or len(text_data) > MAX_FRAME_BYTES:
-            return None
+    def _parse(text_data: str | None) -> QueryDict:
+        unreadable = FrameRefused("The page sent something the server could not read. Reload it.")
+        if not text_data:
+            raise unreadable
+        if len(text_data) > MAX_FRAME_BYTES:
+            limit = settings.CHAT_MAX_MESSAGE_CHARS
+            raise FrameRefused(
+                f"That message is too long: at most {limit:,} characters. "
+                "Shorten it or split it into parts."
+            )
         try:
             raw = json.loads(text_data)
-        except ValueError:
-            return None
+        except (ValueError, RecursionError) as error:
+            # RecursionError: a frame nested thousands of levels deep.
+            raise unreadable from error
         if not isinstance(raw, dict):
-            return None
+            raise unreadable
         data = QueryDict(mutable=True)
         for key, value in raw.items():
             if key == "HEADERS":
@@ -167,7 +211,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             elif isinstance(value, str | int | float):
                 data[key] = str(value)
             else:
-                return None
+                raise unreadable
         return data
 
     async def _send_message(self, payload: QueryDict) -> None:
@@ -210,12 +254,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         the tab, and a conversation gone meanwhile closes the socket."""
         try:
             turn: services.Turn = await database_sync_to_async(service)(
-                user=self.scope["user"], conversation_id=self.conversation.pk, **arguments
+                user=self.scope["user"],
+                conversation_id=self.conversation.pk,
+                session_key=self.session_key,
+                **arguments,
             )
+        except services.SessionEnded:
+            await self._end(SESSION_EXPIRED_NOTICE)
         except services.TurnRefused as refused:
             self.early_requests_after = time.monotonic() + settings.CHAT_RATE_WINDOW
             await self.send_fragment(fragments.notice(refused.message))
         except Conversation.DoesNotExist:
+            await self._release()
             await self.close(code=CLOSE_NOT_FOUND)
         else:
             return turn
@@ -252,13 +302,28 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
 
     async def _stop(self, payload: QueryDict) -> None:
+        current = await database_sync_to_async(session_is_current)(
+            user_id=self.scope["user"].pk, session_key=self.session_key
+        )
+        if not current:
+            await self._end(SESSION_EXPIRED_NOTICE)
+            return
         try:
             message_id: int | None = int(payload.get("message_id", ""))
         except ValueError:
             message_id = None
         await replies.reply_stop(conversation_id=self.conversation.pk, message_id=message_id)
 
+    async def _end(self, notice: str) -> None:
+        """The session is over: say so, and close without the page reconnecting."""
+        await self.send_fragment(fragments.notice(notice))
+        await self._release()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     # Events from other tabs and processes
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        await self._end(SESSION_ENDED_NOTICES.get(event.get("reason", ""), SESSION_EXPIRED_NOTICE))
 
     async def turn_started(self, event: dict[str, Any]) -> None:
         if event["origin"] == self.channel_name:

@@ -20,7 +20,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.sockets import session_is_current
 from chat import llm
+from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rendering import clean_model_text, render_markdown
 from chat.usage import quota_refusal
@@ -34,6 +36,10 @@ REPLY_HEARTBEAT_TTL = 30
 
 class ConversationGone(Exception):
     """The conversation was deleted while its reply was being written."""
+
+
+class SessionEnded(Exception):
+    """The session that asked for the turn has ended, or its user may no longer chat."""
 
 
 class TurnRefused(Exception):
@@ -112,6 +118,7 @@ def conversation_start(
     instructions: str,
     text: str,
     client_id: uuid.UUID | None,
+    session_key: str | None,
 ) -> Turn:
     """A new conversation and its first turn, together: a refused first turn leaves no empty
     conversation behind."""
@@ -120,7 +127,11 @@ def conversation_start(
             owner=owner, deployment=deployment, instructions=instructions
         )
         return turn_start(
-            user=owner, conversation_id=conversation.pk, text=text, client_id=client_id
+            user=owner,
+            conversation_id=conversation.pk,
+            text=text,
+            client_id=client_id,
+            session_key=session_key,
         )
 
 
@@ -192,8 +203,15 @@ def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
     return True
 
 
-def _lock_conversation(*, user: User, conversation_id: int) -> Conversation:
-    """The user's conversation, locked for the turn: concurrent sends queue behind each other."""
+def _lock_conversation(
+    *, user: User, conversation_id: int, session_key: str | None
+) -> Conversation:
+    """The user's conversation, locked for the turn: concurrent sends queue behind each other.
+
+    Checked in the turn's own transaction: the user is still active and the session that asks
+    still exists (a process that missed the sign-out or deactivation still refuses)."""
+    if not session_is_current(user_id=user.pk, session_key=session_key):
+        raise SessionEnded(user.pk)
     return (
         Conversation.objects.for_user(user)
         .select_related("deployment", "head_deployment")
@@ -202,20 +220,44 @@ def _lock_conversation(*, user: User, conversation_id: int) -> Conversation:
     )
 
 
-def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.UUID | None) -> Turn:
-    """Save the user's message and a pending reply in one transaction, before anything else.
-
-    A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
-    """
+def _refuse_over_rate_limit(*, user: User) -> None:
     wait = rate_limit_hit(user=user)
     if wait is not None:
         raise TurnRefused(
             f"You are sending messages faster than allowed. Try again in {wait} seconds.",
             code="rate_limited",
         )
+
+
+def _refuse_over_quota(*, user: User, deployment: Deployment | None) -> None:
+    """The daily quota of the deployment that will be asked first: with a failover group, the
+    first member not cooling down."""
+    if deployment is None:
+        return
+    if deployment.failover_group:
+        deployment = failover_candidates(deployment)[0]
+    if refusal := quota_refusal(user=user, deployment=deployment):
+        raise TurnRefused(refusal, code="quota_exceeded")
+
+
+def turn_start(
+    *,
+    user: User,
+    conversation_id: int,
+    text: str,
+    client_id: uuid.UUID | None,
+    session_key: str | None,
+) -> Turn:
+    """Save the user's message and a pending reply in one transaction, before anything else.
+
+    A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
+    """
+    _refuse_over_rate_limit(user=user)
     now = timezone.now()
     with transaction.atomic():
-        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+        conversation = _lock_conversation(
+            user=user, conversation_id=conversation_id, session_key=session_key
+        )
         clash = Q(role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT)
         if client_id is not None:
             clash |= Q(client_id=client_id)
@@ -238,8 +280,7 @@ def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.U
                 code="reply_in_flight",
             )
         deployment = deployment_for(conversation)
-        if deployment is not None and (refusal := quota_refusal(user=user, deployment=deployment)):
-            raise TurnRefused(refusal, code="quota_exceeded")
+        _refuse_over_quota(user=user, deployment=deployment)
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
@@ -264,11 +305,17 @@ def turn_start(*, user: User, conversation_id: int, text: str, client_id: uuid.U
     return Turn(conversation, deployment, user_message, assistant_message, True)
 
 
-def turn_retry(*, user: User, conversation_id: int, message_id: int) -> Turn:
-    """Ask again for the conversation's last reply when it failed, stopped or was cut short."""
+def turn_retry(
+    *, user: User, conversation_id: int, message_id: int, session_key: str | None
+) -> Turn:
+    """Ask again for the conversation's last reply when it failed, stopped or was cut short.
+
+    A retry costs what a new message costs: the same rate limit and daily quota."""
     now = timezone.now()
     with transaction.atomic():
-        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+        conversation = _lock_conversation(
+            user=user, conversation_id=conversation_id, session_key=session_key
+        )
         last = (
             Message.objects.filter(conversation=conversation)
             .select_related("reply_to")
@@ -282,6 +329,8 @@ def turn_retry(*, user: User, conversation_id: int, message_id: int) -> Turn:
         if last.reply_to is None:
             raise TurnRefused("This reply has no question to ask again.", code="no_question")
         deployment = deployment_for(conversation)
+        _refuse_over_quota(user=user, deployment=deployment)
+        _refuse_over_rate_limit(user=user)
         last.status = Message.Status.PENDING
         last.text = last.html = last.error = last.error_code = ""
         last.response_id = last.request_id = ""
@@ -398,4 +447,11 @@ def reply_finish(*, turn: Turn, outcome: ReplyOutcome) -> Message:
                 ],
                 ignore_conflicts=True,
             )
+            if not User.objects.filter(pk=turn.conversation.owner_id, is_active=True).exists():
+                # The owner was deactivated while this reply was written: its copy goes too.
+                from chat.ledger import ledger_queue_deletions
+
+                ledger_queue_deletions(
+                    rows=StoredResponse.objects.filter(response_id=outcome.response_id)
+                )
     return message

@@ -8,12 +8,15 @@ rows itself, which leaves nothing for the receiver to do.
 
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from accounts.models import User
+from accounts.signals import access_revoked
+from chat import replies
 from chat.ledger import ledger_queue_deletions
-from chat.models import Conversation, StoredResponse
+from chat.models import Conversation, Message, StoredResponse
 
 
 @receiver(pre_delete, sender=User)
@@ -41,3 +44,15 @@ def queue_deletions_of_deleted_conversation(
     ledger_queue_deletions(
         rows=StoredResponse.objects.filter(conversation=instance, state=StoredResponse.State.LIVE)
     )
+
+
+@receiver(access_revoked)
+def stop_replies_of_revoked_user(sender: type[User], user: User, **kwargs: Any) -> None:
+    """A deactivated user, or one whose password changed, stops chatting at once: their replies
+    in flight stop wherever they run, keeping the text so far (their copies on Azure are
+    recorded, and queued for deletion when the user is inactive)."""
+    in_flight = Message.objects.filter(
+        conversation__owner=user, role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT
+    ).values_list("conversation_id", "pk")
+    for conversation_id, message_id in in_flight:
+        async_to_sync(replies.reply_stop)(conversation_id=conversation_id, message_id=message_id)

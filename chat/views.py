@@ -3,6 +3,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -68,7 +69,10 @@ async def _start_turn(
             conversation_id=conversation.pk,
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
+            session_key=request.session.session_key,
         )
+    except services.SessionEnded:
+        return redirect_to_login(request.get_full_path())
     except services.TurnRefused as refused:
         return await sync_to_async(_conversation_page)(
             request,
@@ -98,7 +102,10 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
             instructions=form.cleaned_data["instructions"],
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
+            session_key=request.session.session_key,
         )
+    except services.SessionEnded:
+        return redirect_to_login(request.get_full_path())
     except services.TurnRefused as refused:
         # Nothing was kept: the form comes back as it was sent, with the reason.
         form.add_error(None, refused.message)
@@ -195,8 +202,13 @@ async def message_retry(
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     try:
         turn = await sync_to_async(services.turn_retry)(
-            user=user, conversation_id=conversation_id, message_id=message_id
+            user=user,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            session_key=request.session.session_key,
         )
+    except services.SessionEnded:
+        return redirect_to_login(request.get_full_path())
     except services.TurnRefused as refused:
         return await sync_to_async(_conversation_page)(
             request, conversation, error=refused.message, status=409

@@ -38,6 +38,11 @@ else:
         raise ImproperlyConfigured("ALLOWED_HOSTS may not contain '*': name the hosts served.")
 
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A websocket is accepted from the origin it came in on (scheme, host and port) and from these:
+# full origins such as https://chat.example.org (config.origins).
+WEBSOCKET_ALLOWED_ORIGINS: list[str] = env.list(
+    "WEBSOCKET_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -115,6 +120,7 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL: str = env.str("REDIS_URL", default="")
 # redis-py's async pool refuses connections past 100 per process unless this is raised.
 REDIS_MAX_CONNECTIONS: int = env.int("REDIS_MAX_CONNECTIONS", default=1000)
+CACHE_KEY_PREFIX: str = env.str("CACHE_KEY_PREFIX", default="azchat")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -140,7 +146,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="azchat"),
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 else:
@@ -259,6 +265,8 @@ CHAT_MAX_INSTRUCTIONS_CHARS: int = env.int("CHAT_MAX_INSTRUCTIONS_CHARS", defaul
 CHAT_MAX_OUTPUT_TOKENS: int | None = env.int("CHAT_MAX_OUTPUT_TOKENS", default=None)
 CHAT_RATE_LIMIT: int = env.int("CHAT_RATE_LIMIT", default=30)
 CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
+# Open websockets per user, across every process (counted in Redis when REDIS_URL is set).
+CHAT_MAX_SOCKETS_PER_USER: int = env.int("CHAT_MAX_SOCKETS_PER_USER", default=20)
 # How often streamed text is flushed to the page, and to other processes' tabs.
 CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.04)
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)

@@ -95,6 +95,7 @@
     const code = event.detail && event.detail.event ? event.detail.event.code : 0;
     if (code === 4401) setStatus("Signed out: reload to sign in again");
     else if (code === 4404) setStatus("This conversation is no longer available");
+    else if (code === 4429) setStatus("Too many chat tabs are open: close some, then reload this one");
     else setStatus("Reconnecting…");
   });
 

@@ -3,11 +3,8 @@
 import asyncio
 import contextlib
 import json
-import re
 import time
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -17,57 +14,10 @@ from django.db.backends.utils import CursorWrapper
 
 from chat import replies
 from chat.models import Conversation, Message, StoredResponse
-from config.asgi import application
-from tests.factories import UserFactory
+from tests.chat.sockets import connect, conversation_on, receive_until, send_payload, wait_for_reply
+from tests.factories import UserFactory, session_for, socket_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://127.0.0.1")
-
-
-async def connect(
-    user: Any, conversation: Conversation, *, headers: list[tuple[bytes, bytes]] | None = None
-) -> tuple[WebsocketCommunicator, bool, Any]:
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/conversations/{conversation.pk}/",
-        headers=[ORIGIN] if headers is None else headers,
-    )
-    # The session middleware would resolve the user from a cookie; tests hand it over directly.
-    communicator.scope["user"] = user
-    connected, code = await communicator.connect()
-    return communicator, connected, code
-
-
-async def receive_until(
-    communicator: WebsocketCommunicator, pattern: str, *, within: float = 5
-) -> str:
-    """Collect frames until one matches ``pattern``; returns everything received."""
-    received: list[str] = []
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        frame = await communicator.receive_from(timeout=max(remaining, 0.01))
-        received.append(frame)
-        if re.search(pattern, frame):
-            return "".join(received)
-
-
-async def wait_for_reply(conversation: Conversation) -> Message:
-    for _ in range(200):
-        reply = await Message.objects.filter(
-            conversation=conversation, role=Message.Role.ASSISTANT
-        ).alast()
-        if reply is not None and not reply.in_flight:
-            return reply
-        await asyncio.sleep(0.025)
-    raise AssertionError("the reply never finished")
-
-
-def send_payload(text: str, **extra: str) -> str:
-    return json.dumps(
-        {"text": text, "client_id": str(uuid.uuid4()), "HEADERS": {"HX-Request": "true"}, **extra}
-    )
 
 
 @contextlib.contextmanager
@@ -85,12 +35,6 @@ def count_queries() -> Iterator[list[str]]:
         yield executed
     finally:
         CursorWrapper._execute = original
-
-
-async def conversation_on(owner: Any, make_sim_deployment: Any, **fields: Any) -> Conversation:
-    """A conversation of ``owner`` on a new simulator deployment with these fields."""
-    deployment = await database_sync_to_async(make_sim_deployment)(**fields)
-    return await Conversation.objects.acreate(owner=owner, deployment=deployment)
 
 
 @pytest.fixture
@@ -406,6 +350,8 @@ async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) 
         ("{not json", "could not read"),
         (json.dumps(["a", "list"]), "could not read"),
         (json.dumps({"text": {"nested": 1}}), "could not read"),
+        ('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", "could not read"),
+        (json.dumps({"text": "x" * 300_000}), "at most 32,000 characters"),
     ],
 )
 async def test_bad_payloads_get_a_clear_error_and_the_socket_stays_open(
@@ -531,7 +477,8 @@ async def test_queries_per_turn_are_few_and_constant(
 
 
 async def test_anonymous_socket_is_refused(conversation) -> None:
-    _, connected, code = await connect(AnonymousUser(), conversation)
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    _, connected, code = await connect(AnonymousUser(), conversation, headers=headers)
     assert not connected
     assert code == 4401
 
@@ -547,15 +494,53 @@ async def test_another_users_conversation_is_refused_without_a_hint(conversation
     assert code_missing == code, "the same answer as for a missing one"
 
 
-async def test_a_foreign_origin_is_refused(owner, conversation) -> None:
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"https://evil.example", b"127.0.0.1"),
+        (b"http://127.0.0.1:8080", b"127.0.0.1"),  # the same host, another port
+        (b"http://127.0.0.1:8080", b"127.0.0.1:8000"),
+        (b"https://127.0.0.1", b"127.0.0.1"),  # another scheme
+        (b"http://127.0.0.1.evil.example", b"127.0.0.1"),
+        (b"null", b"127.0.0.1"),
+        (b"http://127.0.0.1", b"evil.example"),  # a host this site does not serve
+    ],
+)
+async def test_a_socket_from_any_other_origin_is_refused(owner, conversation, origin, host) -> None:
+    session_key = await database_sync_to_async(session_for)(owner)
     _, connected, _ = await connect(
-        owner, conversation, headers=[(b"origin", b"https://evil.example")]
+        owner, conversation, headers=socket_headers(session_key, origin=origin, host=host)
     )
     assert not connected
 
 
+async def test_a_socket_from_its_own_origin_or_a_listed_one_is_accepted(
+    owner, conversation, settings
+) -> None:
+    session_key = await database_sync_to_async(session_for)(owner)
+    own, connected, _ = await connect(
+        owner,
+        conversation,
+        headers=socket_headers(
+            session_key, origin=b"http://127.0.0.1:8000", host=b"127.0.0.1:8000"
+        ),
+    )
+    assert connected
+    await own.disconnect()
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://chat.example.org"]
+    listed, connected, _ = await connect(
+        owner,
+        conversation,
+        headers=socket_headers(session_key, origin=b"https://chat.example.org", host=b"127.0.0.1"),
+    )
+    assert connected
+    await listed.disconnect()
+
+
 async def test_a_missing_origin_is_refused(owner, conversation) -> None:
-    _, connected, _ = await connect(owner, conversation, headers=[])
+    session_key = await database_sync_to_async(session_for)(owner)
+    headers = [h for h in socket_headers(session_key) if h[0] != b"origin"]
+    _, connected, _ = await connect(owner, conversation, headers=headers)
     assert not connected
 
 

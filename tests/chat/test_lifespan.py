@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from chat.lifespan import lifespan
 from chat.models import Conversation, Message
 from config.asgi import application
+from tests.factories import session_for, socket_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,9 +20,8 @@ async def test_shutdown_saves_replies_in_flight(user, make_sim_deployment, clean
     communicator = WebsocketCommunicator(
         application,
         f"/ws/conversations/{conversation.pk}/",
-        headers=[(b"origin", b"http://127.0.0.1")],
+        headers=socket_headers(await database_sync_to_async(session_for)(user)),
     )
-    communicator.scope["user"] = user
     await communicator.connect()
     await communicator.send_to(
         text_data=json.dumps({"text": "A long one", "client_id": str(uuid.uuid4())})
@@ -55,7 +55,11 @@ async def test_shutdown_settles_a_reply_that_never_started(user, sim_deployment)
 
     conversation = await Conversation.objects.acreate(owner=user, deployment=sim_deployment)
     turn = await database_sync_to_async(services.turn_start)(
-        user=user, conversation_id=conversation.pk, text="Hello", client_id=None
+        user=user,
+        conversation_id=conversation.pk,
+        text="Hello",
+        client_id=None,
+        session_key=await database_sync_to_async(session_for)(user),
     )
     replies.reply_start(turn)
     await replies.replies_shutdown()
