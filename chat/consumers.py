@@ -2,43 +2,45 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import QueryDict
 
 from accounts.sockets import session_group, session_is_current, user_group
 from chat import fragments, replies, services, socket_slots
 from chat.forms import MessageForm
+from chat.frames import FrameRefused, parse_frame
 from chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
-# Close codes in the 4000 range: the ws extension does not reconnect on them.
+# Close codes in the 4000 range: the ws extension does not reconnect on them. 1013 ("try
+# again later") it does: the page comes back and catches up.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
-MAX_FRAME_BYTES = 256 * 1024
+CLOSE_TRY_AGAIN = 1013
+
 SESSION_ENDED_NOTICES = {
     "signed_out": "You signed out in another tab. Reload the page to sign in again.",
     "password_changed": "Your password was changed. Reload the page to continue.",
     "deactivated": "Your account was deactivated. Ask an administrator for access.",
 }
 SESSION_EXPIRED_NOTICE = "Your session has ended. Reload the page to sign in again."
-
-
-class FrameRefused(Exception):
-    """A frame the consumer will not act on; ``message`` tells the person why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+DATABASE_DOWN_NOTICE = (
+    "The chat cannot reach its database right now, so your message was not sent. It is still "
+    "in the box: try again in a moment."
+)
 
 
 def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
@@ -50,23 +52,49 @@ def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
     )
 
 
-def _latest_reply(conversation_id: int) -> Message | None:
+def _catch_up(conversation: Conversation, after: int | None) -> tuple[str, Message | None]:
+    """What a tab showing messages up to ``after`` has missed, and the reply still in flight.
+
+    Without ``after`` (a page just rendered), only the latest reply: how it ended, if it did."""
+    rows = conversation.messages.select_related("deployment").order_by("-id")
+    if after is None:
+        latest = rows.filter(role=Message.Role.ASSISTANT).first()
+        if latest is None or latest.in_flight:
+            return "", latest
+        return fragments.message(latest) + fragments.reply_controls(
+            conversation, in_flight_message=None
+        ), None
+    missed = list(rows.filter(pk__gte=after)[: settings.CHAT_MESSAGES_PER_PAGE])[::-1]
+    shown = "".join(fragments.message(m) for m in missed if m.pk == after)
+    new = [m for m in missed if m.pk > after]
+    in_flight = next((m for m in reversed(missed) if m.in_flight), None)
     return (
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
-        .select_related("deployment")
-        .order_by("-id")
-        .first()
+        shown
+        + (fragments.appended_messages(*new) if new else "")
+        + fragments.reply_controls(conversation, in_flight_message=in_flight),
+        in_flight,
     )
 
 
-def _render_message(message_id: int, conversation_id: int) -> str:
-    message = Message.objects.filter(pk=message_id, conversation_id=conversation_id).first()
-    return fragments.message(message) if message is not None else ""
+def _finished_message(message_id: int, conversation_id: int) -> str | None:
+    """The message's final form with the controls to match, once it is no longer in flight."""
+    message = (
+        Message.objects.filter(pk=message_id, conversation_id=conversation_id)
+        .select_related("deployment", "conversation")
+        .first()
+    )
+    if message is None:
+        return ""
+    if message.in_flight:
+        return None
+    return fragments.message(message) + fragments.reply_controls(
+        message.conversation, in_flight_message=None
+    )
 
 
 def _turn_fragment(conversation: Conversation, messages: list[Message], *, replace: bool) -> str:
-    """A turn's messages, appended (a new turn) or replacing their old selves (a retry), and the
-    reply controls to match."""
+    """A turn's messages, appended (a new turn) or replacing their old selves (a retry, or a
+    send the page made twice), and the reply controls to match."""
     if replace:
         shown = "".join(fragments.message(m) for m in messages)
     else:
@@ -80,9 +108,15 @@ def _render_turn_started(conversation: Conversation, message_ids: list[int], rep
     return _turn_fragment(conversation, messages, replace=replace)
 
 
+def _after(scope: dict[str, Any]) -> int | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
+    return int(values[0]) if values and values[0].isdigit() else None
+
+
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
+    following: asyncio.Task[None] | None = None
     groups_joined: tuple[str, ...] = ()
     holds_slot = False
     # After a refusal, turns wait for their save before asking the model, for a while: a
@@ -100,7 +134,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         self.holds_slot = True
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        conversation = await database_sync_to_async(_owned_conversation)(user, conversation_id)
+        try:
+            conversation = await database_sync_to_async(_owned_conversation)(user, conversation_id)
+        except DatabaseError:
+            await self._release()
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         if conversation is None:
             await self._release()
             await self.close(code=CLOSE_NOT_FOUND)
@@ -111,27 +150,21 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        reply = replies.active_reply(conversation.pk)
-        if reply is not None:
-            await self._watch(reply)
-        else:
-            await self._catch_up()
+        await self._show_missed(_after(self.scope))
 
-    async def _catch_up(self) -> None:
-        """After a reconnect, show how the latest reply ended while the socket was away, or
-        follow it if another process is still writing it."""
-        latest = await database_sync_to_async(_latest_reply)(self.conversation.pk)
-        if latest is None:
+    async def _show_missed(self, after: int | None) -> None:
+        """After a reconnect: what the tab missed, then the reply in flight, here or elsewhere."""
+        try:
+            missed, in_flight = await database_sync_to_async(_catch_up)(self.conversation, after)
+        except DatabaseError:
             return
-        if latest.in_flight:
-            await replies.reply_watch_remotely(
-                conversation_id=self.conversation.pk, message_id=latest.pk
-            )
-            return
-        await self.send_fragment(
-            fragments.message(latest)
-            + fragments.reply_controls(self.conversation, in_flight_message=None)
-        )
+        if missed:
+            await self.send_fragment(missed)
+        reply = replies.active_reply(self.conversation.pk)
+        if reply is not None:
+            self._watch(reply)
+        elif in_flight is not None:
+            await self._follow_remotely(in_flight.pk)
 
     async def disconnect(self, code: int) -> None:
         await self._release()
@@ -142,6 +175,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.watching is not None:
             self.watching.unwatch(self.send_fragment)
             self.watching = None
+        self._stop_following()
         groups, self.groups_joined = self.groups_joined, ()
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -151,17 +185,45 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 user_id=self.scope["user"].pk, channel=self.channel_name
             )
 
-    async def _watch(self, reply: replies.ActiveReply) -> None:
+    def _watch(self, reply: replies.ActiveReply) -> None:
         if self.watching is reply:
             return
         if self.watching is not None:
             self.watching.unwatch(self.send_fragment)
+        self._stop_following()
         self.watching = reply
         # The reply keeps its conversation up to date (its head, when it finishes).
         self.conversation = reply.turn.conversation
-        sent = reply.watch(self.send_fragment)
-        if sent:
-            await self.send_fragment(fragments.stream_replace(reply.message_id, sent))
+        reply.watch(self.send_fragment, fell_behind=self._fell_behind)
+
+    async def _fell_behind(self) -> None:
+        self.watching = None
+        await self.close(code=CLOSE_TRY_AGAIN)
+
+    async def _follow_remotely(self, message_id: int) -> None:
+        """Follow a reply another process writes: its progress comes over the channel layer,
+        and the database is asked now and then, so a finish the layer lost still shows."""
+        self._stop_following()
+        await replies.reply_watch_remotely(
+            conversation_id=self.conversation.pk, message_id=message_id
+        )
+        self.following = asyncio.ensure_future(self._poll_until_finished(message_id))
+
+    async def _poll_until_finished(self, message_id: int) -> None:
+        while True:
+            await asyncio.sleep(settings.CHAT_REMOTE_POLL_SECONDS)
+            with contextlib.suppress(DatabaseError):
+                final = await database_sync_to_async(_finished_message)(
+                    message_id, self.conversation.pk
+                )
+                if final is not None:
+                    await self.send_fragment(final)
+                    return
+
+    def _stop_following(self) -> None:
+        if self.following is not None:
+            self.following.cancel()
+            self.following = None
 
     async def send_fragment(self, fragment: str) -> None:
         await self.send(text_data=fragment)
@@ -170,49 +232,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            payload = self._parse(text_data)
+            payload = parse_frame(text_data)
         except FrameRefused as refused:
             await self.send_fragment(fragments.notice(refused.message))
             return
         action = payload.get("action", "send")
-        if action == "stop":
-            await self._stop(payload)
-        elif action == "retry":
-            await self._retry(payload)
-        elif action == "send":
-            await self._send_message(payload)
-        else:
-            await self.send_fragment(fragments.notice("Unknown action; reload the page."))
-
-    @staticmethod
-    def _parse(text_data: str | None) -> QueryDict:
-        unreadable = FrameRefused("The page sent something the server could not read. Reload it.")
-        if not text_data:
-            raise unreadable
-        if len(text_data) > MAX_FRAME_BYTES:
-            limit = settings.CHAT_MAX_MESSAGE_CHARS
-            raise FrameRefused(
-                f"That message is too long: at most {limit:,} characters. "
-                "Shorten it or split it into parts."
-            )
         try:
-            raw = json.loads(text_data)
-        except (ValueError, RecursionError) as error:
-            # RecursionError: a frame nested thousands of levels deep.
-            raise unreadable from error
-        if not isinstance(raw, dict):
-            raise unreadable
-        data = QueryDict(mutable=True)
-        for key, value in raw.items():
-            if key == "HEADERS":
-                continue
-            if isinstance(value, list):
-                data.setlist(key, [str(v) for v in value])
-            elif isinstance(value, str | int | float):
-                data[key] = str(value)
+            if action == "stop":
+                await self._stop(payload)
+            elif action == "retry":
+                await self._retry(payload)
+            elif action == "send":
+                await self._send_message(payload)
             else:
-                raise unreadable
-        return data
+                await self.send_fragment(fragments.notice("Unknown action; reload the page."))
+        except DatabaseError:
+            logger.warning("conversation %s: database unreachable for a turn", self.conversation.pk)
+            await self.send_fragment(fragments.notice(DATABASE_DOWN_NOTICE))
 
     async def _send_message(self, payload: QueryDict) -> None:
         form = MessageForm(payload)
@@ -279,18 +315,24 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         replace: bool = False,
         early: replies.EarlyRequest | None = None,
     ) -> None:
+        if not turn.created:
+            # The same send again (a double click, a replay after reconnecting): the page
+            # already shows this turn, so it is replaced, never appended twice.
+            if early is not None:
+                early.abandon()
+            await self.send_fragment(
+                _turn_fragment(turn.conversation, messages, replace=True) + fragments.clear_notice()
+            )
+            reply = replies.active_reply(self.conversation.pk)
+            if reply is not None:
+                self._watch(reply)
+            return
+        # The reply starts before the first frame is sent: a Stop that follows finds it.
+        reply = replies.reply_start(turn, early)
         await self.send_fragment(
             _turn_fragment(turn.conversation, messages, replace=replace) + fragments.clear_notice()
         )
-        if not turn.created:
-            if early is not None:
-                early.abandon()
-            reply = replies.active_reply(self.conversation.pk)
-            if reply is not None:
-                await self._watch(reply)
-            return
-        reply = replies.reply_start(turn, early)
-        await self._watch(reply)
+        self._watch(reply)
         await self.channel_layer.group_send(
             self.group,
             {
@@ -334,12 +376,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send_fragment(shown)
         reply = replies.active_reply(self.conversation.pk)
         if reply is not None:
-            await self._watch(reply)
+            self._watch(reply)
         else:
-            in_flight = max(event["message_ids"])
-            await replies.reply_watch_remotely(
-                conversation_id=self.conversation.pk, message_id=in_flight
-            )
+            await self._follow_remotely(max(event["message_ids"]))
 
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:
@@ -349,9 +388,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def reply_finished(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:
             return
-        html = await database_sync_to_async(_render_message)(
+        self._stop_following()
+        final = await database_sync_to_async(_finished_message)(
             event["message_id"], self.conversation.pk
         )
-        await self.send_fragment(
-            html + fragments.reply_controls(self.conversation, in_flight_message=None)
-        )
+        if final:
+            await self.send_fragment(final)

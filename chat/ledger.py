@@ -14,6 +14,7 @@ fenced by that lease, so a worker that lost its lease changes nothing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -84,29 +85,67 @@ def ledger_queue_deletions(
     return len(picked)
 
 
-def ledger_delete_orphan(
-    *, deployment: Deployment, response_id: str, request_id: str = "", region: str = ""
+def ledger_record(
+    *,
+    deployment: Deployment,
+    response_id: str,
+    endpoint: str,
+    request_id: str = "",
+    region: str = "",
+    user_id: int | None = None,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
 ) -> None:
-    """Record and queue the deletion of a copy whose conversation is already gone.
+    """Write a copy's row the moment Azure names it, before any of its text is shown.
 
-    A reply that finishes after its conversation was deleted cannot be saved, but Azure has
-    kept its response: this gives it a ledger row (without user or conversation) so that it is
-    deleted, and seen, like every other copy.
-    """
+    Idempotent, in one statement: a row already written for this response is kept, and given
+    its ``message`` when one is named (the saved reply that keeps the copy)."""
     now = timezone.now()
+    keep: dict[str, object] = (
+        {
+            "update_conflicts": True,
+            "unique_fields": ["deployment", "response_id"],
+            "update_fields": ["message", "conversation", "user"],
+        }
+        if message_id is not None
+        else {"ignore_conflicts": True}
+    )
+    StoredResponse.objects.bulk_create(
+        [
+            StoredResponse(
+                response_id=response_id,
+                deployment=deployment,
+                endpoint=endpoint,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                created_at=now,
+                remote_expires_at=now + deployment.remote_retention,
+                request_id=request_id,
+                region=region,
+            )
+        ],
+        **keep,  # type: ignore[arg-type]
+    )
+
+
+def ledger_delete_orphan(
+    *,
+    deployment: Deployment,
+    response_id: str,
+    endpoint: str = "",
+    request_id: str = "",
+    region: str = "",
+) -> None:
+    """Record (if need be) and queue the deletion of a copy no message will keep: a retried or
+    failed-over attempt, an unused early request, a reply whose conversation is gone."""
     with transaction.atomic():
-        StoredResponse.objects.bulk_create(
-            [
-                StoredResponse(
-                    response_id=response_id,
-                    deployment=deployment,
-                    created_at=now,
-                    remote_expires_at=now + deployment.remote_retention,
-                    request_id=request_id,
-                    region=region,
-                )
-            ],
-            ignore_conflicts=True,
+        ledger_record(
+            deployment=deployment,
+            response_id=response_id,
+            endpoint=endpoint or deployment.endpoint,
+            request_id=request_id,
+            region=region,
         )
         ledger_queue_deletions(
             rows=StoredResponse.objects.filter(deployment=deployment, response_id=response_id)
@@ -140,6 +179,18 @@ def _held(row: StoredResponse) -> QuerySet[StoredResponse]:
     return StoredResponse.objects.filter(
         pk=row.pk, state=State.DELETING, lease_expires_at=row.lease_expires_at
     )
+
+
+def _resource_of(row: StoredResponse) -> Deployment:
+    """The deployment as it was when the copy was made: a re-pointed deployment's old copies
+    are deleted, and their 404 confirmed, on the resource that holds them."""
+    deployment = row.deployment
+    if not row.endpoint or row.endpoint == deployment.endpoint:
+        return deployment
+    then = copy.copy(deployment)
+    then.pk = None  # not the cached client of the deployment's current resource
+    then.endpoint = row.endpoint
+    return then
 
 
 async def _delete_and_confirm(deployment: Deployment, response_id: str) -> bool:
@@ -191,7 +242,7 @@ def ledger_delete_remote(*, row_id: int) -> str:
     if row is None:
         return "skipped"
     try:
-        gone = async_to_sync(_delete_and_confirm)(row.deployment, row.response_id)
+        gone = async_to_sync(_delete_and_confirm)(_resource_of(row), row.response_id)
     except llm.LLMRequestError as exc:
         return _record_failure(row, exc.error, retryable=exc.error.kind in _RETRYABLE)
     if not gone:

@@ -241,6 +241,9 @@ class Message(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A reply in flight is renewed here by the process writing it; one whose lease ran out was
+    # abandoned (its process died). In the database, so no cache failure can fake an orphan.
+    alive_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["id"]
@@ -314,6 +317,9 @@ class StoredResponse(models.Model):
     )
     request_id = models.CharField("Azure request id", max_length=100, blank=True)
     region = models.CharField(max_length=32, blank=True)
+    # The resource the copy lives on, as it was when Azure named it: deletion goes there even
+    # after an admin re-points the deployment.
+    endpoint = models.URLField(blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]

@@ -7,35 +7,26 @@ Each function is keyword-only and synchronous; async callers wrap them with
 from __future__ import annotations
 
 import logging
-import math
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.sockets import session_is_current
-from chat import llm
 from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
-from chat.rendering import clean_model_text, render_markdown
+from chat.rate_limits import rate_limit_hit
+from chat.saving import reply_lease_until
 from chat.usage import quota_refusal
 
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 60
-# A reply whose process stopped sending heartbeats this long ago is treated as abandoned.
-REPLY_HEARTBEAT_TTL = 30
-
-
-class ConversationGone(Exception):
-    """The conversation was deleted while its reply was being written."""
 
 
 class SessionEnded(Exception):
@@ -155,45 +146,10 @@ def conversation_delete(*, conversation: Conversation, deleted_by: User | None =
     return queued
 
 
-def _rate_key(user: User, now: float) -> tuple[str, int]:
-    bucket = int(now // settings.CHAT_RATE_WINDOW)
-    return f"chat:rate:{user.pk}:{bucket}", bucket
-
-
-def rate_limit_reached(*, user: User) -> bool:
-    """Whether the user's next turn would be refused by the rate limit; counts nothing."""
-    key, _ = _rate_key(user, time.time())
-    return int(cache.get(key, 0)) >= settings.CHAT_RATE_LIMIT
-
-
-def rate_limit_hit(*, user: User) -> int | None:
-    """Count a turn against the user's rate limit; returns the seconds to wait if over it."""
-    window = settings.CHAT_RATE_WINDOW
-    now = time.time()
-    key, bucket = _rate_key(user, now)
-    cache.add(key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=window + 5)
-        count = 1
-    if count > settings.CHAT_RATE_LIMIT:
-        return max(1, math.ceil((bucket + 1) * window - now))
-    return None
-
-
-def reply_heartbeat(*, message_id: int) -> None:
-    cache.set(f"chat:reply-alive:{message_id}", 1, timeout=REPLY_HEARTBEAT_TTL)
-
-
-def reply_is_alive(*, message_id: int) -> bool:
-    return cache.get(f"chat:reply-alive:{message_id}") is not None
-
-
 def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
-    """Mark an in-flight reply whose process is gone as failed; True if it was orphaned."""
-    age = (now - message.created_at).total_seconds()
-    if age < REPLY_HEARTBEAT_TTL or reply_is_alive(message_id=message.pk):
+    """Mark an in-flight reply whose process is gone (its lease ran out) as failed; True if it
+    was orphaned."""
+    if message.alive_until is not None and message.alive_until > now:
         return False
     message.status = Message.Status.FAILED
     message.error_code = "interrupted"
@@ -295,6 +251,7 @@ def turn_start(
             reply_to=user_message,
             deployment=deployment,
             created_at=now,
+            alive_until=reply_lease_until(now),
         )
         conversation.updated_at = now
         fields = ["updated_at"]
@@ -340,6 +297,7 @@ def turn_retry(
         last.deployment = deployment
         last.created_at = now
         last.completed_at = None
+        last.alive_until = reply_lease_until(now)
         last.save()
         conversation.updated_at = now
         conversation.save(update_fields=["updated_at"])
@@ -367,91 +325,3 @@ def history_input(*, turn: Turn) -> list[dict[str, str]]:
         .values_list("role", "text")
     )
     return [{"role": role, "content": text} for role, text in rows]
-
-
-@dataclass(slots=True)
-class ReplyOutcome:
-    text: str
-    status: str
-    deployment: Deployment | None
-    response_id: str = ""
-    request_id: str = ""
-    region: str = ""
-    usage: llm.Usage | None = None
-    error: llm.LLMError | None = None
-    context_rebuilt: bool = False
-    first_token_ms: int | None = None
-    duration_ms: int | None = None
-    stored_remotely: bool = False
-    becomes_head: bool = False
-
-
-def reply_finish(*, turn: Turn, outcome: ReplyOutcome) -> Message:
-    """Save the finished reply, move the conversation's head, and record Azure's copy.
-
-    Three writes in one transaction, whatever the length of the conversation.
-    """
-    now = timezone.now()
-    message = turn.assistant_message
-    message.text = clean_model_text(outcome.text)
-    message.html = render_markdown(message.text) if message.text else ""
-    message.status = outcome.status
-    message.deployment = outcome.deployment
-    message.response_id = outcome.response_id
-    message.request_id = outcome.request_id
-    message.context_rebuilt = outcome.context_rebuilt
-    message.first_token_ms = outcome.first_token_ms
-    message.duration_ms = outcome.duration_ms
-    message.completed_at = now
-    if outcome.usage is not None:
-        message.input_tokens = outcome.usage.input_tokens
-        message.output_tokens = outcome.usage.output_tokens
-        message.reasoning_tokens = outcome.usage.reasoning_tokens
-        message.cached_tokens = outcome.usage.cached_tokens
-    if outcome.error is not None:
-        message.error_code = outcome.error.kind.value
-        message.error = outcome.error.message
-    with transaction.atomic():
-        try:
-            message.save(force_update=True)
-        except DatabaseError as gone:
-            raise ConversationGone(turn.conversation.pk) from gone
-        conversation_update: dict[str, object] = {"updated_at": now}
-        if outcome.becomes_head and outcome.deployment is not None:
-            conversation_update |= {
-                "head_response_id": outcome.response_id,
-                "head_deployment": outcome.deployment,
-                "head_created_at": now,
-            }
-        elif outcome.context_rebuilt or outcome.status == Message.Status.COMPLETED:
-            # A completed turn that is not stored (stateless) leaves no usable head.
-            conversation_update |= {"head_response_id": "", "head_deployment": None}
-        Conversation.objects.filter(pk=turn.conversation.pk).update(**conversation_update)
-        # Tabs watching this reply keep the conversation as it now stands (its next request).
-        for field, value in conversation_update.items():
-            setattr(turn.conversation, field, value)
-        if outcome.stored_remotely and outcome.response_id and outcome.deployment is not None:
-            StoredResponse.objects.bulk_create(
-                [
-                    StoredResponse(
-                        response_id=outcome.response_id,
-                        deployment=outcome.deployment,
-                        user_id=turn.conversation.owner_id,
-                        conversation_id=turn.conversation.pk,
-                        message=message,
-                        created_at=now,
-                        remote_expires_at=now + outcome.deployment.remote_retention,
-                        request_id=outcome.request_id,
-                        region=outcome.region,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-            if not User.objects.filter(pk=turn.conversation.owner_id, is_active=True).exists():
-                # The owner was deactivated while this reply was written: its copy goes too.
-                from chat.ledger import ledger_queue_deletions
-
-                ledger_queue_deletions(
-                    rows=StoredResponse.objects.filter(response_id=outcome.response_id)
-                )
-    return message

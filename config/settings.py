@@ -272,7 +272,19 @@ CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.04)
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
 # Send a turn's model request while the turn is being saved, when the conversation continues
 # from its stored head (chat.replies.EarlyRequest): the first token comes that much sooner.
-CHAT_EARLY_REQUEST: bool = env.bool("CHAT_EARLY_REQUEST", default=True)
+# Off by default: an unused early request still costs the chain's input tokens (README).
+CHAT_EARLY_REQUEST: bool = env.bool("CHAT_EARLY_REQUEST", default=False)
+# A reply that meets database errors while being saved is kept in memory and saved again with
+# backoff for this long (and for CHAT_SHUTDOWN_SAVE_SECONDS when the server is stopping).
+CHAT_SAVE_RETRY_SECONDS: float = env.float("CHAT_SAVE_RETRY_SECONDS", default=300.0)
+CHAT_SHUTDOWN_SAVE_SECONDS: float = env.float("CHAT_SHUTDOWN_SAVE_SECONDS", default=20.0)
+# A tab that falls this far behind a reply (bytes queued, or seconds its oldest frame waited)
+# is closed with a code its page answers by reconnecting and catching up.
+CHAT_WATCHER_MAX_BYTES: int = env.int("CHAT_WATCHER_MAX_BYTES", default=1_048_576)
+CHAT_WATCHER_MAX_LAG: float = env.float("CHAT_WATCHER_MAX_LAG", default=10.0)
+# A tab following a reply written by another process checks the database this often, so a
+# finish it missed (Redis down) still reaches it.
+CHAT_REMOTE_POLL_SECONDS: float = env.float("CHAT_REMOTE_POLL_SECONDS", default=3.0)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)
 

@@ -1,4 +1,4 @@
-"""The relay between a reply's deltas and the tabs watching it."""
+"""The relay between a reply's deltas and the tabs watching it, and early requests."""
 
 import asyncio
 
@@ -6,92 +6,157 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from chat import llm, replies, services
-from chat.models import Conversation, Message, StoredResponse
+from chat import llm, replies
+from chat.models import Conversation, StoredResponse
+from chat.rate_limits import rate_limit_hit
+from chat.replies import registry, request
+from chat.replies.relay import FLUSH_BURST, Relay
 
 
 @pytest.fixture
-def active_reply(db, user, sim_deployment):
-    conversation = Conversation.objects.create(owner=user, deployment=sim_deployment)
-    question = Message.objects.create(conversation=conversation, role="user", text="hi")
-    answer = Message.objects.create(
-        conversation=conversation, role="assistant", status="pending", reply_to=question
+def relay() -> Relay:
+    return Relay(message_id=7)
+
+
+def streamed_text(frames: list[str]) -> str:
+    return "".join(
+        frame.split('">', 1)[1].rsplit("</", 1)[0] for frame in frames if "-stream" in frame
     )
-    turn = services.Turn(conversation, sim_deployment, question, answer, True)
-    return replies.ActiveReply(turn)
 
 
-async def feed(reply: replies.ActiveReply, deltas: list[str]) -> list[str]:
+async def until(condition, *, within: float = 5) -> None:
+    """Wait for a state (the watchers' tasks send in the background)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the state never came"
+        await asyncio.sleep(0.005)
+
+
+async def feed(relay: Relay, deltas: list[str]) -> list[str]:
     frames: list[str] = []
 
     async def watcher(fragment: str) -> None:
         frames.append(fragment)
 
-    reply.watch(watcher)
+    relay.watch(watcher)
     for delta in deltas:
-        flushing = reply._on_delta(delta)
-        if flushing is not None:
-            await flushing
-    await asyncio.sleep(0.12)
+        relay.add(delta)
+    expected = "".join(deltas).replace("\x00", "")
+    await until(lambda: len(streamed_text(frames)) >= len(expected) - 2 and not relay._pending)
     return frames
 
 
-def streamed_text(frames: list[str]) -> str:
-    return "".join(frame.split('beforeend">', 1)[1].rsplit("</span>", 1)[0] for frame in frames)
-
-
-async def test_the_first_deltas_go_out_at_once_and_a_burst_is_coalesced(
-    active_reply, settings
-) -> None:
+async def test_the_first_deltas_go_out_at_once_and_a_burst_is_coalesced(relay, settings) -> None:
     settings.CHAT_FLUSH_INTERVAL = 0.05
-    frames = await feed(active_reply, ["Hel", "lo", ", ", "wor", "ld"])
-    assert [streamed_text([frame]) for frame in frames[: int(replies.FLUSH_BURST)]] == ["Hel", "lo"]
+    frames = await feed(relay, ["Hel", "lo", ", ", "wor", "ld"])
+    assert [streamed_text([frame]) for frame in frames[: int(FLUSH_BURST)]] == ["Hel", "lo"]
     assert len(frames) == 3, "the rest of the burst shares one frame"
     assert streamed_text(frames) == "Hello, world"
 
 
-async def test_deltas_arriving_at_the_flush_rate_are_not_delayed(active_reply, settings) -> None:
+async def test_deltas_arriving_at_the_flush_rate_are_not_delayed(relay, settings) -> None:
     settings.CHAT_FLUSH_INTERVAL = 0.02
     frames: list[str] = []
 
     async def watcher(fragment: str) -> None:
         frames.append(fragment)
 
-    active_reply.watch(watcher)
+    relay.watch(watcher)
     for index in range(10):
-        flushing = active_reply._on_delta(f"{index} ")
-        if flushing is not None:
-            await flushing
+        relay.add(f"{index} ")
         # Slightly faster than the interval, as a real stream's jitter makes it at times.
         await asyncio.sleep(0.018)
         assert len(frames) >= index, "no delta waits a whole interval behind the stream"
 
 
-async def test_a_surrogate_pair_split_across_deltas_arrives_whole(active_reply) -> None:
-    frames = await feed(active_reply, ["smile \ud83d", "\ude00 done"])
+async def test_a_surrogate_pair_split_across_deltas_arrives_whole(relay) -> None:
+    frames = await feed(relay, ["smile \ud83d", "\ude00 done"])
     text = streamed_text(frames)
     assert text == "smile 😀 done"
     text.encode("utf-8")
 
 
-async def test_nul_and_lone_surrogates_from_the_model_are_dropped(active_reply) -> None:
-    frames = await feed(active_reply, ["a\x00b", "\udc00c"])
+async def test_nul_and_lone_surrogates_from_the_model_are_dropped(relay) -> None:
+    frames = await feed(relay, ["a\x00b", "\udc00c"])
     assert streamed_text(frames) == "abc"
 
 
-async def test_streamed_text_is_escaped(active_reply) -> None:
-    frames = await feed(active_reply, ["<script>alert(1)</script> & more"])
+async def test_streamed_text_is_escaped(relay) -> None:
+    frames = await feed(relay, ["<script>alert(1)</script> & more"])
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in frames[0]
     assert "<script>" not in frames[0]
 
 
-async def test_a_new_watcher_gets_exactly_what_was_sent_so_far(active_reply) -> None:
-    await feed(active_reply, ["one ", "two ", "three"])
+async def test_a_new_watcher_gets_exactly_what_was_sent_so_far(relay) -> None:
+    await feed(relay, ["one ", "two ", "three"])
+    late: list[str] = []
 
-    async def late(fragment: str) -> None:
-        return None
+    async def watcher(fragment: str) -> None:
+        late.append(fragment)
 
-    assert active_reply.watch(late) == "one two three"
+    relay.watch(watcher)
+    relay.add(" four")
+    await until(lambda: len(late) == 2)
+    assert 'hx-swap-oob="outerHTML">one two three<' in late[0], "the text so far, replaced"
+    assert streamed_text(late[1:]) == " four"
+
+
+async def test_a_watcher_that_attaches_after_the_final_frame_gets_it(relay) -> None:
+    await feed(relay, ["done"])
+    relay.finish("<final/>")
+    late: list[str] = []
+
+    async def watcher(fragment: str) -> None:
+        late.append(fragment)
+
+    relay.watch(watcher)
+    await until(lambda: late == ["<final/>"])
+
+
+async def test_no_text_is_shown_while_held(relay) -> None:
+    """Held while Azure's copy is not yet in the ledger; released, everything goes out."""
+    frames: list[str] = []
+
+    async def watcher(fragment: str) -> None:
+        frames.append(fragment)
+
+    relay.watch(watcher)
+    relay.hold()
+    relay.add("secret ")
+    relay.add("until recorded")
+    await asyncio.sleep(0.1)
+    assert frames == []
+    relay.release()
+    await until(lambda: streamed_text(frames) == "secret until recorded")
+
+
+async def test_a_tab_that_stops_reading_slows_nobody_and_is_told_to_catch_up(
+    relay, settings
+) -> None:
+    settings.CHAT_WATCHER_MAX_BYTES = 10_000
+    settings.CHAT_FLUSH_INTERVAL = 0.001
+    stuck = asyncio.Event()
+    fell_behind = asyncio.Event()
+    reader: list[str] = []
+
+    async def never_reads(fragment: str) -> None:
+        await stuck.wait()
+
+    async def tell() -> None:
+        fell_behind.set()
+
+    async def reads(fragment: str) -> None:
+        reader.append(fragment)
+
+    relay.watch(never_reads, fell_behind=tell)
+    relay.watch(reads)
+    for index in range(400):
+        relay.add(f"word{index} " * 10)
+        await asyncio.sleep(0)
+    await asyncio.wait_for(fell_behind.wait(), timeout=5)
+    assert not relay.watching(never_reads), "dropped, its queue with it"
+    await until(lambda: streamed_text(reader).endswith("word399 "))
+    assert len(relay.text()) > 10_000, "the reply went on past the slow tab's limit"
 
 
 # Early requests: sent only where the turn is all but certain to use them.
@@ -125,27 +190,27 @@ async def test_no_early_request_where_the_turn_may_not_use_it(
 
     fields = {"daily_token_quota": 1000} if why == "daily quota" else {}
     conversation = await sync_to_async(chained)(**fields)
-    if why == "setting off":
-        settings.CHAT_EARLY_REQUEST = False
+    settings.CHAT_EARLY_REQUEST = why != "setting off"
     if why == "rate limit reached":
         settings.CHAT_RATE_LIMIT = 1
-        await sync_to_async(services.rate_limit_hit)(user=user)
+        await sync_to_async(rate_limit_hit)(user=user)
     if why == "head expired":
         conversation.head_created_at = timezone.now() - conversation.deployment.remote_retention
     if why == "reply in flight":
-        replies._active[conversation.pk] = object()  # type: ignore[assignment]
+        registry._active[conversation.pk] = object()  # type: ignore[assignment]
     try:
         assert replies.reply_early(conversation, "Next", user=user) is None
     finally:
-        replies._active.pop(conversation.pk, None)
+        registry._active.pop(conversation.pk, None)
     await asyncio.sleep(0.05)
     assert clean_simulator.requests(op="create") == []
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_abandoned_early_request_is_closed_and_its_copy_deleted(
-    chained, user, clean_simulator
+    chained, user, clean_simulator, settings
 ) -> None:
+    settings.CHAT_EARLY_REQUEST = True
 
     conversation = await sync_to_async(chained)()
     async for event in llm.stream_reply(
@@ -160,7 +225,7 @@ async def test_an_abandoned_early_request_is_closed_and_its_copy_deleted(
     early = replies.reply_early(conversation, "Next", user=user)
     assert early is not None
     early.abandon()
-    await asyncio.gather(*replies._abandoning)
+    await asyncio.gather(*request.abandoning)
 
     _, sent = clean_simulator.requests(op="create")
     assert sent["json"]["previous_response_id"] == conversation.head_response_id

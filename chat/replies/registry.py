@@ -1,0 +1,112 @@
+"""The registry: the replies in flight in this process, one per conversation, and the ways to
+start, find, stop and (at shutdown) settle them, here or in another process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+
+from accounts.models import User
+from chat import services
+from chat.models import Conversation
+from chat.rate_limits import rate_limit_reached
+from chat.replies.bridge import control_group, layer_send
+from chat.replies.reply import ActiveReply
+from chat.replies.request import EarlyRequest, ReplyRequest, abandoning
+
+_active: dict[int, ActiveReply] = {}
+
+
+def active_reply(conversation_id: int) -> ActiveReply | None:
+    return _active.get(conversation_id)
+
+
+def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> ActiveReply:
+    """Run the turn's reply in this process; it outlives the socket or request that started it.
+
+    ``early``: the request sent while the turn was being saved, for the reply to adopt."""
+    existing = _active.get(turn.conversation.pk)
+    if existing is not None and existing.message_id == turn.assistant_message.pk:
+        if early is not None:
+            early.abandon()
+        return existing
+    reply = ActiveReply(turn, early)
+    _active[turn.conversation.pk] = reply
+    reply.task = asyncio.get_running_loop().create_task(
+        reply.run(), name=f"reply-{turn.assistant_message.pk}"
+    )
+    reply.task.add_done_callback(lambda _: _forget(reply))
+    return reply
+
+
+def _forget(reply: ActiveReply) -> None:
+    if _active.get(reply.conversation_id) is reply:
+        del _active[reply.conversation_id]
+
+
+def reply_early(conversation: Conversation, text: str, *, user: User) -> EarlyRequest | None:
+    """Send the turn's request now if the conversation, as this process last saw it,
+    continues from a usable stored head with no reply in flight here; else None.
+
+    Never where the turn may be refused for what it costs: a deployment with a daily quota,
+    or a user at the rate limit (one cache read), since an abandoned request still costs its
+    input tokens."""
+    deployment = conversation.deployment
+    if (
+        not settings.CHAT_EARLY_REQUEST
+        or deployment is None
+        or not deployment.enabled
+        or deployment.daily_token_quota
+        or conversation.pk in _active
+        or not conversation.head_usable_for(deployment)
+        or rate_limit_reached(user=user)
+    ):
+        return None
+    return EarlyRequest(
+        ReplyRequest(
+            deployment=deployment,
+            input=text,
+            previous_response_id=conversation.head_response_id,
+            instructions=conversation.instructions,
+            max_retries=0 if deployment.failover_group else None,
+        )
+    )
+
+
+async def reply_watch_remotely(*, conversation_id: int, message_id: int) -> None:
+    """Ask the process running a reply to publish its progress for a tab served here."""
+    await layer_send(
+        control_group(conversation_id), {"type": "reply.watch", "message_id": message_id}
+    )
+
+
+async def reply_stop(*, conversation_id: int, message_id: int | None = None) -> None:
+    """Stop the conversation's reply, wherever it runs."""
+    reply = _active.get(conversation_id)
+    if reply is not None and (message_id is None or reply.message_id == message_id):
+        reply.stop()
+        return
+    if message_id is not None:
+        await layer_send(
+            control_group(conversation_id), {"type": "reply.stop", "message_id": message_id}
+        )
+
+
+async def replies_shutdown() -> None:
+    """Let replies in flight save what they have when the server stops (within
+    CHAT_SHUTDOWN_SAVE_SECONDS: a database that stays down cannot hold the process for ever)."""
+    stopping = list(_active.values())
+    for reply in stopping:
+        reply.shut_down(save_within=settings.CHAT_SHUTDOWN_SAVE_SECONDS)
+    tasks = [reply.task for reply in stopping if reply.task is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=settings.CHAT_SHUTDOWN_SAVE_SECONDS + 5)
+    if abandoning:
+        # Unused early requests put their copies in the ledger before the process goes.
+        await asyncio.wait(set(abandoning), timeout=settings.LLM_REQUEST_TIMEOUT)
+    for reply in stopping:
+        if not reply.ran:
+            # Cancelled before its first step: nothing streamed, but the turn must not stay
+            # pending for ever.
+            await reply.finish_unstarted()

@@ -1,0 +1,208 @@
+"""The relay: a reply's text to the tabs of this process that watch it.
+
+Deltas are coalesced into frames with a token bucket (the first ones go out at once, a burst
+shares a frame). Each watching socket has its own queue, drained by its own task: the reply
+only appends to the queues, so no tab, however slow, holds the reply or the other tabs back.
+A tab that falls behind (more than ``CHAT_WATCHER_MAX_BYTES`` queued, or its oldest frame
+waiting ``CHAT_WATCHER_MAX_LAG`` seconds) is dropped and told to reconnect, which catches it up
+from the reply's text so far; memory stays bounded whatever a socket does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from chat import fragments
+from chat.rendering import clean_model_text
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+FellBehind = Callable[[], Awaitable[None]]
+
+# Frames a reply may send back to back before coalescing sets in.
+FLUSH_BURST = 2.0
+
+# Watchers' drain tasks, referenced until they end (asyncio keeps only weak references).
+_draining: set[asyncio.Future[None]] = set()
+
+
+def _split_trailing_high_surrogate(text: str) -> tuple[str, str]:
+    """Hold back half of a surrogate pair split across deltas until its other half arrives."""
+    if text and "\ud800" <= text[-1] <= "\udbff":
+        return text[:-1], text[-1]
+    return text, ""
+
+
+class Watcher:
+    """One socket's queue of frames, and the task that sends them in order."""
+
+    def __init__(self, send: Send, fell_behind: FellBehind | None) -> None:
+        self.send = send
+        self._fell_behind = fell_behind
+        self._frames: deque[tuple[float, str, bool]] = deque()
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._drain(), name="watcher")
+        _draining.add(self._task)
+        self._task.add_done_callback(_draining.discard)
+
+    def put(self, fragment: str, *, last: bool = False) -> bool:
+        """Queue a frame; False when this socket has fallen too far behind to keep."""
+        now = time.monotonic()
+        self._frames.append((now, fragment, last))
+        self._queued_bytes += len(fragment)
+        self._wake.set()
+        return not (
+            self._queued_bytes > settings.CHAT_WATCHER_MAX_BYTES
+            or now - self._frames[0][0] > settings.CHAT_WATCHER_MAX_LAG
+        )
+
+    def drop(self, *, tell: bool) -> None:
+        """Stop sending; with ``tell``, the socket is closed so that its page reconnects."""
+        self._task.cancel()
+        self._frames.clear()
+        self._queued_bytes = 0
+        if tell and self._fell_behind is not None:
+            task = asyncio.ensure_future(self._fell_behind())
+            _draining.add(task)
+            task.add_done_callback(_draining.discard)
+
+    async def _drain(self) -> None:
+        while True:
+            while self._frames:
+                _, fragment, last = self._frames[0]
+                try:
+                    if fragment:
+                        await self.send(fragment)
+                except Exception:
+                    return  # the socket went away; its consumer unwatches on disconnect
+                self._frames.popleft()
+                self._queued_bytes -= len(fragment)
+                if last:
+                    return
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class Relay:
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.parts: list[str] = []
+        self._sent: list[str] = []
+        self._pending: list[str] = []
+        self._held_surrogate = ""
+        self._holds = 0
+        self._watchers: dict[Send, Watcher] = {}
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._frame_credit = FLUSH_BURST
+        self._credited_at = 0.0
+        self.final: str | None = None
+        # Called after each flush that sent text (the bridge publishes progress from it).
+        self.flushed: Callable[[], None] | None = None
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def sent_text(self) -> str:
+        return "".join(self._sent)
+
+    # Watchers
+
+    def watch(self, send: Send, *, fell_behind: FellBehind | None = None) -> None:
+        """Send this reply to ``send`` from now on: first the text so far (or the final frame,
+        if the reply has finished), then every frame after it, in order."""
+        if send in self._watchers:
+            return
+        watcher = Watcher(send, fell_behind)
+        if self.final is not None:
+            watcher.put(self.final, last=True)
+            return
+        self._watchers[send] = watcher
+        if self._sent:
+            watcher.put(fragments.stream_replace(self.message_id, self.sent_text()))
+
+    def unwatch(self, send: Send) -> None:
+        watcher = self._watchers.pop(send, None)
+        if watcher is not None:
+            watcher.drop(tell=False)
+
+    def watching(self, send: Send) -> bool:
+        return send in self._watchers
+
+    def _broadcast(self, fragment: str, *, last: bool = False) -> None:
+        for send, watcher in list(self._watchers.items()):
+            if not watcher.put(fragment, last=last):
+                logger.info("message %s: a tab fell behind; it will catch up", self.message_id)
+                del self._watchers[send]
+                watcher.drop(tell=True)
+
+    # Text
+
+    def hold(self) -> None:
+        """Show no text until ``release``: while Azure's copy is not yet in the ledger."""
+        self._holds += 1
+
+    def release(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        if not self._holds and self._pending and self._flush_timer is None:
+            self._flush()
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self._pending.append(text)
+        if self._holds or self._flush_timer is not None:
+            return
+        self._refill(time.monotonic())
+        if self._frame_credit >= 1:
+            self._frame_credit -= 1
+            self._flush()
+            return
+        wait = (1 - self._frame_credit) * settings.CHAT_FLUSH_INTERVAL
+        self._flush_timer = asyncio.get_running_loop().call_later(wait, self._flush_later)
+
+    def _refill(self, now: float) -> None:
+        """Frame credit comes back at one per flush interval, up to FLUSH_BURST.
+
+        A bucket rather than a minimum spacing: with deltas arriving about once per interval,
+        a spacing rule lets every early delta push the next window later, and the lag ratchets
+        up towards the interval."""
+        earned = (now - self._credited_at) / settings.CHAT_FLUSH_INTERVAL
+        self._frame_credit = min(FLUSH_BURST, self._frame_credit + earned)
+        self._credited_at = now
+
+    def _flush_later(self) -> None:
+        self._flush_timer = None
+        if self._holds:
+            return
+        self._refill(time.monotonic())
+        self._frame_credit -= 1
+        self._flush()
+
+    def _flush(self) -> None:
+        chunk, self._held_surrogate = _split_trailing_high_surrogate(
+            self._held_surrogate + "".join(self._pending)
+        )
+        chunk = clean_model_text(chunk)
+        self._pending.clear()
+        if not chunk:
+            return
+        self._sent.append(chunk)
+        self._broadcast(fragments.stream_append(self.message_id, chunk))
+        if self.flushed is not None:
+            self.flushed()
+
+    def finish(self, final: str) -> None:
+        """The last frame, to every watcher now and to any that attaches later."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self.final = final
+        self._broadcast(final, last=True)
+        self._watchers.clear()

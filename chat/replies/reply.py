@@ -1,0 +1,204 @@
+"""One reply in flight in this process: it runs, it is saved, and its final frame goes out.
+
+The reply runs as an ``asyncio.Task`` independent of any websocket: closing the tab does not
+stop it. Stop cancels it while it streams and never afterwards: once the reply is being saved
+nothing can interrupt the save, and pressing Stop again changes nothing. A database error while
+saving holds the finished reply in memory and tries again with backoff for up to
+``CHAT_SAVE_RETRY_SECONDS``; only a conversation that is really gone counts as gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+
+from chat import fragments, services
+from chat.models import Message
+from chat.replies.bridge import Bridge
+from chat.replies.copies import Copies
+from chat.replies.failures import shutdown_error, unexpected_error
+from chat.replies.relay import FellBehind, Relay, Send
+from chat.replies.request import EarlyRequest
+from chat.replies.runner import Runner
+from chat.saving import (
+    REPLY_LEASE_RENEW,
+    ConversationGone,
+    ReplyOutcome,
+    ReplySuperseded,
+    reply_finish,
+    reply_renew_lease,
+)
+
+logger = logging.getLogger(__name__)
+
+_SAVE_RETRY_MAX = 10.0
+SAVE_LOST_NOTICE = (
+    "This reply could not be saved: the database is unavailable. Copy what you need from it; "
+    "it will be gone when you reload."
+)
+
+
+class Phase(enum.Enum):
+    STREAMING = "streaming"
+    SAVING = "saving"
+    DONE = "done"
+
+
+class ActiveReply:
+    def __init__(self, turn: services.Turn, early: EarlyRequest | None = None) -> None:
+        self.turn = turn
+        self.conversation_id = turn.conversation.pk
+        self.message_id = turn.assistant_message.pk
+        self.relay = Relay(self.message_id)
+        self.copies = Copies(
+            relay=self.relay,
+            user_id=turn.conversation.owner_id,
+            conversation_id=self.conversation_id,
+        )
+        self.runner = Runner(turn, self.relay, self.copies, early)
+        self.bridge = Bridge(
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            stop=self.stop,
+            text=self.relay.sent_text,
+        )
+        self.relay.flushed = self.bridge.progress
+        self.phase = Phase.STREAMING
+        self.stop_requested = False
+        self.ran = False
+        self.task: asyncio.Task[None] | None = None
+        self.save_deadline = settings.CHAT_SAVE_RETRY_SECONDS
+
+    # Watching
+
+    def watch(self, send: Send, *, fell_behind: FellBehind | None = None) -> None:
+        self.relay.watch(send, fell_behind=fell_behind)
+
+    def unwatch(self, send: Send) -> None:
+        self.relay.unwatch(send)
+
+    def stop(self) -> None:
+        """Stop streaming and save what was written; idempotent, and a no-op once saving."""
+        if self.phase is not Phase.STREAMING or self.stop_requested:
+            return
+        if self.task is not None and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    def shut_down(self, *, save_within: float) -> None:
+        """The server is stopping: stop streaming; what was written is saved within
+        ``save_within`` seconds (a database that stays down cannot hold the process)."""
+        self.save_deadline = min(self.save_deadline, save_within)
+        if self.phase is not Phase.STREAMING or self.stop_requested:
+            return
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    # The turn
+
+    async def run(self) -> None:
+        self.ran = True
+        helpers = [
+            asyncio.ensure_future(self.bridge.listen()),
+            asyncio.ensure_future(self._keep_lease()),
+        ]
+        shut_down = False
+        try:
+            outcome = await self.runner.run()
+        except asyncio.CancelledError:
+            # Saving what was streamed still has awaits ahead; they must not see the cancel.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            if self.stop_requested:
+                outcome = self.runner.outcome(status=Message.Status.CANCELLED)
+            else:
+                shut_down = True
+                outcome = self.runner.outcome(
+                    status=Message.Status.INCOMPLETE, error=shutdown_error()
+                )
+        except Exception:
+            logger.exception("reply %s failed unexpectedly", self.message_id)
+            outcome = self.runner.outcome(status=Message.Status.FAILED, error=unexpected_error())
+        finally:
+            self.phase = Phase.SAVING
+            self.runner.abandon_early()
+        try:
+            await self._finish(outcome)
+        finally:
+            for helper in helpers:
+                helper.cancel()
+        if shut_down:
+            raise asyncio.CancelledError
+
+    async def finish_unstarted(self) -> None:
+        """Settle a turn whose reply was cancelled before its first step (at shutdown)."""
+        self.phase = Phase.SAVING
+        self.runner.abandon_early()
+        await self._finish(
+            self.runner.outcome(status=Message.Status.FAILED, error=shutdown_error())
+        )
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(REPLY_LEASE_RENEW)
+            try:
+                await database_sync_to_async(reply_renew_lease)(message_id=self.message_id)
+            except DatabaseError:
+                logger.warning(
+                    "message %s: could not renew its lease; trying again", self.message_id
+                )
+
+    async def _save(self, outcome: ReplyOutcome) -> Message | None:
+        deadline = time.monotonic() + self.save_deadline
+        delay = 0.1
+        while True:
+            try:
+                saved: Message = await database_sync_to_async(reply_finish)(
+                    message=self.turn.assistant_message,
+                    conversation=self.turn.conversation,
+                    outcome=outcome,
+                )
+                return saved
+            except ConversationGone:
+                logger.info("message %s: conversation deleted while replying", self.message_id)
+                return None
+            except ReplySuperseded:
+                logger.warning("message %s: no longer in flight; not overwritten", self.message_id)
+                return None
+            except DatabaseError:
+                if time.monotonic() >= deadline:
+                    logger.error(
+                        "message %s: not saved after %.0fs of database errors",
+                        self.message_id,
+                        self.save_deadline,
+                    )
+                    raise
+                logger.warning("message %s: save failed; retrying in %.1fs", self.message_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _SAVE_RETRY_MAX)
+
+    async def _finish(self, outcome: ReplyOutcome) -> None:
+        try:
+            message = await self._save(outcome)
+        except DatabaseError:
+            self.relay.finish(fragments.notice(SAVE_LOST_NOTICE))
+            self.phase = Phase.DONE
+            await self.copies.forget_all_but(None)
+            return
+        if message is not None:
+            self.relay.finish(
+                fragments.message(message)
+                + fragments.reply_controls(self.turn.conversation, in_flight_message=None)
+            )
+        else:
+            self.relay.finish("")
+        self.phase = Phase.DONE
+        await self.bridge.finished()
+        await self.copies.forget_all_but(outcome.response_id if message is not None else None)

@@ -1,0 +1,216 @@
+"""The runner: asks the gateway for one reply and says how it ended.
+
+It streams from the conversation's deployment, or from the next healthy member of its failover
+group when one answers 429, 5xx or nothing at all before the first token; it rebuilds the
+history when Azure no longer has the stored chain; it adopts the early request when that is
+exactly its own. Text goes to the relay, the copies Azure names go to the ledger, and the end
+is a ``ReplyOutcome``. Cancelling the task that runs it (Stop, shutdown) leaves ``outcome``
+able to say what was streamed so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator
+
+from channels.db import database_sync_to_async
+
+from chat import failover, llm, services
+from chat.models import Deployment, Message
+from chat.replies.copies import Copies
+from chat.replies.failures import incomplete_error, no_deployment_error
+from chat.replies.relay import Relay
+from chat.replies.request import EarlyRequest, ReplyRequest
+from chat.saving import ReplyOutcome
+
+logger = logging.getLogger(__name__)
+
+# Failures before the first token that another member of a failover group may answer instead.
+FAILOVER_KINDS = frozenset(
+    {llm.ErrorKind.RATE_LIMITED, llm.ErrorKind.UNAVAILABLE, llm.ErrorKind.TIMEOUT}
+)
+
+
+class Runner:
+    def __init__(
+        self, turn: services.Turn, relay: Relay, copies: Copies, early: EarlyRequest | None
+    ) -> None:
+        self.turn = turn
+        self.relay = relay
+        self.copies = copies
+        self._early = early
+        self.started = time.monotonic()
+        # How the reply stands; ``outcome`` reads it at any point.
+        self.deployment: Deployment | None = turn.deployment
+        self.status: str = Message.Status.FAILED
+        self.error: llm.LLMError | None = None
+        self.answer: llm.Started | None = None
+        self.usage: llm.Usage | None = None
+        self.context_rebuilt = False
+        self.first_token_ms: int | None = None
+        self.stored = False
+
+    def outcome(
+        self, *, status: str | None = None, error: llm.LLMError | None = None
+    ) -> ReplyOutcome:
+        answer = self.answer
+        stored = self.stored and answer is not None and bool(answer.response_id)
+        status = status or self.status
+        return ReplyOutcome(
+            text=self.relay.text(),
+            status=status,
+            deployment=self.deployment,
+            response_id=answer.response_id if answer else "",
+            request_id=answer.request_id if answer else "",
+            region=answer.region if answer else "",
+            endpoint=self.deployment.endpoint if self.deployment else "",
+            usage=self.usage,
+            error=error or self.error,
+            context_rebuilt=self.context_rebuilt,
+            first_token_ms=self.first_token_ms,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            stored_remotely=stored,
+            becomes_head=stored and status == Message.Status.COMPLETED,
+        )
+
+    def abandon_early(self) -> None:
+        if self._early is not None:
+            self._early.abandon()
+            self._early = None
+
+    async def run(self) -> ReplyOutcome:
+        if self.deployment is None:
+            return self.outcome(error=no_deployment_error())
+        candidates, reply_input = await database_sync_to_async(self._prepare)(self.deployment)
+        for position, candidate in enumerate(candidates):
+            if position > 0:
+                # Response ids do not cross resources: the next member gets the whole history.
+                reply_input = await database_sync_to_async(services.reply_input)(
+                    conversation=self.turn.conversation,
+                    deployment=candidate,
+                    turn=self.turn,
+                    force_rebuild=True,
+                )
+            last = position == len(candidates) - 1
+            # With another member to ask, a busy one is not waited for.
+            error = await self._attempt(candidate, reply_input, max_retries=None if last else 0)
+            if error is None or self.relay.parts or last:
+                break
+            await database_sync_to_async(failover.record_failure)(
+                candidate, reason=error.kind.value
+            )
+            logger.warning(
+                "message %s: %s failed before the first token (%s); trying %s",
+                self.turn.assistant_message.pk,
+                candidate,
+                error.kind.value,
+                candidates[position + 1],
+            )
+        return self.outcome()
+
+    def _prepare(self, deployment: Deployment) -> tuple[list[Deployment], services.ReplyInput]:
+        """Everything the first request needs, in one trip to the database thread."""
+        candidates = failover.failover_candidates(deployment)
+        reply_input = services.reply_input(
+            conversation=self.turn.conversation, deployment=candidates[0], turn=self.turn
+        )
+        return candidates, reply_input
+
+    def _begin_attempt(self, deployment: Deployment, reply_input: services.ReplyInput) -> None:
+        """A new request: nothing of an earlier one's failure or copy is this one's."""
+        self.deployment = deployment
+        self.context_rebuilt = reply_input.context_rebuilt
+        self.status = Message.Status.FAILED
+        self.error = None
+        self.answer = None
+        self.stored = False
+
+    async def _attempt(
+        self,
+        deployment: Deployment,
+        reply_input: services.ReplyInput,
+        *,
+        max_retries: int | None,
+    ) -> llm.LLMError | None:
+        """One deployment's go at the reply; returns the error when another may take over."""
+        while True:
+            self._begin_attempt(deployment, reply_input)
+            request = ReplyRequest(
+                deployment=deployment,
+                input=reply_input.input,
+                previous_response_id=reply_input.previous_response_id,
+                instructions=self.turn.conversation.instructions,
+                max_retries=max_retries,
+            )
+            rebuild = False
+            # Every way out of this loop but a cancel follows the stream's terminal event, and
+            # a cancel closes the stream from within: nothing is left open.
+            async for event in self._open(request):
+                match event:
+                    case llm.TextDelta(text=text):
+                        if self.first_token_ms is None:
+                            self.first_token_ms = int((time.monotonic() - self.started) * 1000)
+                        self.relay.add(text)
+                    case llm.ReasoningDelta():
+                        pass
+                    case llm.Started():
+                        self.answer = event
+                        self.stored = deployment.is_stateful
+                        if self.stored:
+                            self.copies.named_by(deployment, event)
+                    case llm.Completed():
+                        self._take_result(event)
+                        self.status = Message.Status.COMPLETED
+                    case llm.Incomplete():
+                        self._take_result(event)
+                        self.status = Message.Status.INCOMPLETE
+                        self.error = event.error or incomplete_error(event.reason)
+                    case llm.Failed(error=error):
+                        if (
+                            error.kind == llm.ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
+                            and reply_input.previous_response_id
+                            and not self.relay.parts
+                        ):
+                            rebuild = True
+                            break
+                        self.status = (
+                            Message.Status.INCOMPLETE if self.relay.parts else Message.Status.FAILED
+                        )
+                        self.error = error
+                        if error.kind in FAILOVER_KINDS and not self.relay.parts:
+                            return error
+            if not rebuild:
+                if self.relay.parts:
+                    await database_sync_to_async(failover.record_success)(deployment)
+                return None
+            logger.info(
+                "message %s: stored context gone, rebuilding history",
+                self.turn.assistant_message.pk,
+            )
+            rebuilt = await database_sync_to_async(services.reply_input)(
+                conversation=self.turn.conversation,
+                deployment=deployment,
+                turn=self.turn,
+                force_rebuild=True,
+            )
+            reply_input = services.ReplyInput(rebuilt.input, None, True)
+
+    def _open(self, request: ReplyRequest) -> AsyncGenerator[llm.StreamEvent]:
+        """The reply's stream: the early request when it is this very request, else a new one."""
+        early, self._early = self._early, None
+        if early is not None:
+            if early.request.same_as(request):
+                return early.events()
+            logger.info(
+                "message %s: the early request does not match; sending anew",
+                self.turn.assistant_message.pk,
+            )
+            early.abandon()
+        return request.stream()
+
+    def _take_result(self, event: llm.Completed | llm.Incomplete) -> None:
+        named = self.answer.response_id if self.answer is not None else ""
+        if event.response_id and event.response_id != named:
+            self.answer = llm.Started(event.response_id, event.request_id, event.region)
+        self.usage = event.usage
