@@ -1,13 +1,18 @@
 """Failover between the deployments of one group, with each member's health kept in the cache.
 
-The cache is Redis in production, so every process sees the same health. A member that fails
+The cache is Redis in production, so every process sees the same health. While the cache
+cannot be reached, every member counts as healthy and nothing is recorded: a turn is never
+refused, nor failed, because Redis is down. A member that fails
 ``FAILOVER_FAILURE_THRESHOLD`` times within ``FAILOVER_WINDOW_SECONDS`` is skipped for
 ``FAILOVER_COOLDOWN_SECONDS``; a success clears its count and any cool-down.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +20,27 @@ from django.core.cache import cache
 
 from chat.models import Deployment
 
+logger = logging.getLogger(__name__)
+
 # How long the last failure and success stay known to the admin.
 _MEMORY = 24 * 60 * 60
+
+
+def _without_cache[**P, R](default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Health bookkeeping that gives ``default`` instead of failing while the cache is down."""
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return function(*args, **kwargs)
+            except Exception:
+                logger.warning("failover: the cache is unreachable; %s skipped", function.__name__)
+                return default
+
+        return guarded
+
+    return decorate
 
 
 def _key(kind: str, deployment: Deployment) -> str:
@@ -39,11 +63,16 @@ def failover_candidates(deployment: Deployment) -> list[Deployment]:
             .exclude(pk=deployment.pk)
             .order_by("priority", "name", "pk")
         )
-    cooling = cache.get_many([_key("cooldown", member) for member in members])
+    try:
+        cooling = cache.get_many([_key("cooldown", member) for member in members])
+    except Exception:
+        logger.warning("failover: the cache is unreachable; every member counts as healthy")
+        cooling = {}
     healthy = [member for member in members if _key("cooldown", member) not in cooling]
     return healthy or [deployment]
 
 
+@_without_cache(False)
 def record_failure(deployment: Deployment, *, reason: str = "") -> bool:
     """Count a failure (429, 5xx, timeout before the first token); True if it starts a cool-down.
 
@@ -68,12 +97,23 @@ def record_failure(deployment: Deployment, *, reason: str = "") -> bool:
     return True
 
 
+@_without_cache(None)
 def record_success(deployment: Deployment) -> None:
     """A turn got its first token from ``deployment``: it is healthy again."""
     cache.delete_many([_key("failures", deployment), _key("cooldown", deployment)])
     cache.set(_key("last_success", deployment), time.time(), timeout=_MEMORY)
 
 
+_UNKNOWN_HEALTH: dict[str, Any] = {
+    "recent_failures": 0,
+    "cooling_down_until": None,
+    "last_failure_at": None,
+    "last_failure_reason": "",
+    "last_success_at": None,
+}
+
+
+@_without_cache(_UNKNOWN_HEALTH)
 def health(deployment: Deployment) -> dict[str, Any]:
     """The member's recent health, for the admin: one cache round trip.
 

@@ -124,7 +124,8 @@ CACHE_KEY_PREFIX: str = env.str("CACHE_KEY_PREFIX", default="azchat")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis, degrading instead of breaking while Redis is down.
+            "BACKEND": "config.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -133,7 +134,7 @@ if REDIS_URL:
                         # redis-py 8 reads with a 5 s socket timeout, the same as the layer's
                         # 5 s blocking receive: the two race and kill consumers. Read longer.
                         "socket_timeout": 15,
-                        "socket_connect_timeout": 5,
+                        "socket_connect_timeout": 1,
                     }
                 ],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="azchat"),
@@ -147,6 +148,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A Redis that is down answers at once or within a second: rate limits and
+            # failover health then fall back to this process (chat.rate_limits, chat.failover).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:

@@ -33,6 +33,15 @@ class Copy:
     endpoint: str
     started: llm.Started
 
+    def ledger_fields(self) -> dict[str, object]:
+        return {
+            "deployment": self.deployment,
+            "response_id": self.started.response_id,
+            "endpoint": self.endpoint,
+            "request_id": self.started.request_id,
+            "region": self.started.region,
+        }
+
 
 async def _retrying(what: str, call: Callable[..., None], **arguments: object) -> None:
     """Run a ledger write on the database thread until it succeeds (or is cancelled)."""
@@ -76,11 +85,7 @@ class Copies:
             await _retrying(
                 "record a copy",
                 ledger_record,
-                deployment=copy.deployment,
-                response_id=copy.started.response_id,
-                endpoint=copy.endpoint,
-                request_id=copy.started.request_id,
-                region=copy.started.region,
+                **copy.ledger_fields(),
                 user_id=self._user_id,
                 conversation_id=self._conversation_id,
             )
@@ -97,12 +102,4 @@ class Copies:
         for copy in self.named:
             if copy.started.response_id == kept:
                 continue
-            await _retrying(
-                "queue a copy's deletion",
-                ledger_delete_orphan,
-                deployment=copy.deployment,
-                response_id=copy.started.response_id,
-                endpoint=copy.endpoint,
-                request_id=copy.started.request_id,
-                region=copy.started.region,
-            )
+            await _retrying("queue a copy's deletion", ledger_delete_orphan, **copy.ledger_fields())

@@ -90,6 +90,23 @@
     clearAcceptedDraft();
     followStream();
   });
+  // A socket that (re)connects asks for everything after the last message this page shows,
+  // so a turn started elsewhere while it was away (a laptop asleep) appears too.
+  function lastMessageId() {
+    const ids = Array.from(document.querySelectorAll("#messages > article[id^='message-']"), (el) =>
+      parseInt(el.id.slice("message-".length), 10),
+    ).filter((id) => !Number.isNaN(id));
+    return ids.length ? Math.max(...ids) : null;
+  }
+  if (window.htmx) {
+    htmx.createWebSocket = (url) => {
+      const target = new URL(url, window.location.href);
+      const after = lastMessageId();
+      if (after !== null) target.searchParams.set("after", String(after));
+      return new WebSocket(target.toString());
+    };
+  }
+
   document.body.addEventListener("htmx:wsOpen", () => setStatus(""));
   document.body.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail && event.detail.event ? event.detail.event.code : 0;

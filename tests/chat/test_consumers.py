@@ -587,6 +587,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
     reply = await send_and_wait(communicator, conversation, "Hello from Stockholm")
     assert reply.status == Message.Status.COMPLETED
     assert reply.deployment_id == france.pk, "the message records which deployment answered"
+    assert reply.error == reply.error_code == "", "the member that failed leaves no error behind"
     assert [b["model"] for b in creates(clean_simulator)] == [
         sweden.deployment_name,
         france.deployment_name,
@@ -599,6 +600,29 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
         "Sweden is cooling down and is skipped"
     )
     assert again.context_rebuilt is False, "France continues its own chain"
+
+
+async def test_the_quota_is_that_of_the_member_that_will_be_asked(
+    owner, make_sim_deployment, clean_simulator, settings
+) -> None:
+    """Sweden is cooling down, so France would answer: France's quota decides, and the tokens
+    France answered with count against France."""
+    settings.FAILOVER_FAILURE_THRESHOLD = 1
+    make = database_sync_to_async(make_sim_deployment)
+    sweden = await make(
+        name="Sweden", options="fault=server_error", failover_group="gpt41", priority=1
+    )
+    france = await make(name="France", failover_group="gpt41", priority=2, daily_token_quota=40)
+    conversation = await Conversation.objects.acreate(owner=owner, deployment=sweden)
+    communicator, _, _ = await connect(owner, conversation)
+    first = await send_and_wait(communicator, conversation, "[[sim words=60]] Use France up")
+    assert first.deployment_id == france.pk
+    assert first.total_tokens > 40
+    await communicator.send_to(text_data=send_payload("One more"))
+    frames = await receive_until(communicator, r"quota")
+    assert "on France" in frames
+    assert not await Message.objects.filter(text="One more").aexists()
+    await communicator.disconnect()
 
 
 async def test_the_daily_quota_refuses_a_turn_before_it_starts(
