@@ -105,3 +105,27 @@ def test_deactivating_a_person_closes_their_open_conversation(
     assert reply.text, "the partial text is kept"
     page.reload()
     expect(page).to_have_url(re.compile(r"/account/sign-in/"))
+
+
+def test_a_reconnecting_page_asks_for_what_came_after_its_last_message(
+    page, live_server_url, user, sim_deployment
+) -> None:
+    """The server half (what ``?after=`` answers) is in tests/chat/test_catch_up.py."""
+    sign_in(page, live_server_url, user)
+    conversation = Conversation.objects.create(owner=user, deployment=sim_deployment)
+    page.goto(f"/c/{conversation.pk}/")
+    page.get_by_label("Message", exact=True).fill("Before the nap")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("article.message-assistant").last).to_have_attribute(
+        "data-status", "completed"
+    )
+    reply = Message.objects.get(conversation=conversation, role=Message.Role.ASSISTANT)
+
+    url = page.evaluate(
+        """() => {
+          const socket = htmx.createWebSocket("/ws/conversations/1/");
+          socket.close();
+          return socket.url;
+        }"""
+    )
+    assert url.endswith(f"/ws/conversations/1/?after={reply.pk}")
