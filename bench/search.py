@@ -159,13 +159,16 @@ def search_as(implementation: Callable[..., Any] | None) -> Iterator[None]:
 
 
 class StatementClock:
-    """Sums the time of every SQL statement run while it is installed."""
+    """Sums the time of the search's own statements (the count and the page of conversations),
+    leaving out the session and user look-ups every signed-in request makes."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.statements = 0
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if 'FROM "chat_conversation"' not in sql:
+            return execute(sql, params, many, context)
         began = time.perf_counter()
         try:
             return execute(sql, params, many, context)
@@ -215,6 +218,13 @@ def measure(variant: str, clients: list[Any], rounds: int) -> dict[str, Any]:
         "view_ms": summary(view_ms),
         "statements_per_search": statements,
     }
+
+
+def server_ms(owner: Any, query: str) -> float:
+    """PostgreSQL's own execution time of the page query, free of the client's load."""
+    plan = explain(owner, query)
+    line = next(line for line in plan.splitlines() if line.startswith("Execution Time"))
+    return float(line.split(":")[1].split()[0])
 
 
 def explain(owner: Any, query: str) -> str:
@@ -269,6 +279,14 @@ def main() -> None:
         with search_as(implementation):
             measure(variant, clients[:2], 1)  # warm the caches and the plan
             figures[variant] = measure(variant, clients, args.rounds)
+            figures[variant]["postgresql_execution_ms"] = summary(
+                [
+                    server_ms(person, prefix) / 1000
+                    for person in searchers
+                    for term in TERMS
+                    for prefix in prefixes(term)
+                ]
+            )
     plans = {term: explain(searchers[0], term) for term in ("kubernetes", "b", "the")}
 
     rows = [
@@ -279,10 +297,12 @@ def main() -> None:
             result["queries_ms"]["p95"],
             result["queries_ms"]["max"],
             result["view_ms"]["p50"],
+            result["postgresql_execution_ms"]["p50"],
+            result["postgresql_execution_ms"]["max"],
         ]
         for variant, result in figures.items()
     ]
-    print(table(rows, ["variant", "searches", "SQL p50", "p95", "max", "view p50 (ms)"]))
+    print(table(rows, ["variant", "searches", "SQL p50", "p95", "max", "view p50", "PG p50", "PG max (ms)"]))
     goal_met = figures["scoped + index"]["queries_ms"]["max"] < GOAL_MS
     print(f"goal (every search's SQL under {GOAL_MS:.0f} ms at 100k messages): {goal_met}")
 
