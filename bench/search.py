@@ -302,7 +302,12 @@ def main() -> None:
         ]
         for variant, result in figures.items()
     ]
-    print(table(rows, ["variant", "searches", "SQL p50", "p95", "max", "view p50", "PG p50", "PG max (ms)"]))
+    print(
+        table(
+            rows,
+            ["variant", "searches", "SQL p50", "p95", "max", "view p50", "PG p50", "PG max (ms)"],
+        )
+    )
     goal_met = figures["scoped + index"]["queries_ms"]["max"] < GOAL_MS
     print(f"goal (every search's SQL under {GOAL_MS:.0f} ms at 100k messages): {goal_met}")
 
