@@ -1,10 +1,44 @@
+import re
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
 from chat.models import Conversation, Deployment
+
+SEARCH_MAX_CHARS = 200
+# Half of a UTF-16 surrogate pair on its own: JSON can carry one ("\ud83d"), UTF-8 cannot.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def validate_storable_text(value: str) -> None:
+    """Refuse text the database cannot keep: a lone surrogate cannot be encoded as UTF-8, so
+    saving it would fail. (Django's CharField already refuses NUL characters, which PostgreSQL
+    cannot store either.)"""
+    if _LONE_SURROGATE.search(value):
+        raise ValidationError(
+            "The text contains a broken character (half of an emoji or symbol, often left by a "
+            "copy and paste); remove it, or type that character again.",
+            code="lone_surrogate",
+        )
+
+
+class SearchField(forms.CharField):
+    """A search box: characters no stored text can contain are dropped, not refused, so the
+    search simply runs on the rest."""
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        return _LONE_SURROGATE.sub("", text.replace("\x00", ""))[:SEARCH_MAX_CHARS].strip()
+
+
+class SearchForm(forms.Form):
+    q = SearchField(required=False, max_length=None)
+
+    def query(self) -> str:
+        return self.cleaned_data["q"] if self.is_valid() else ""
 
 
 class MessageForm(forms.Form):
@@ -13,6 +47,7 @@ class MessageForm(forms.Form):
     text = forms.CharField(
         label="Message",
         strip=False,
+        validators=[validate_storable_text],
         widget=forms.Textarea(
             attrs={"rows": 1, "placeholder": "Message the model…", "autocomplete": "off"}
         ),
@@ -39,8 +74,6 @@ class MessageForm(forms.Form):
         text: str = self.cleaned_data["text"]
         if not text.strip():
             raise forms.ValidationError("Type a message before sending.")
-        if "\x00" in text:
-            raise forms.ValidationError("The message contains a NUL character; remove it.")
         return text
 
 
@@ -55,6 +88,7 @@ class NewConversationForm(MessageForm):
         label="Instructions",
         required=False,
         strip=True,
+        validators=[validate_storable_text],
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
@@ -84,6 +118,10 @@ class RenameForm(forms.ModelForm[Conversation]):
         model = Conversation
         fields = ("title",)
         labels = {"title": "Title"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["title"].validators.append(validate_storable_text)
 
     def clean_title(self) -> str:
         title: str = self.cleaned_data["title"].strip()

@@ -148,12 +148,21 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
             return self.none()
         return self.filter(owner=user)
 
-    def search(self, query: str) -> ConversationQuerySet:
+    def search(self, *, owner: User, query: str) -> ConversationQuerySet:
+        """``owner``'s conversations whose title or messages contain ``query`` (any case).
+
+        The messages are narrowed to the owner's in the subquery itself, so the search never
+        reads another person's messages. On PostgreSQL both ``icontains`` lookups are served by
+        trigram indexes on UPPER(text) and UPPER(title) (migration 0005).
+        """
+        conversations = self.for_user(owner)
         query = query.strip()
         if not query:
-            return self
-        matching_messages = Message.objects.filter(text__icontains=query).values("conversation_id")
-        return self.filter(Q(title__icontains=query) | Q(pk__in=matching_messages))
+            return conversations
+        matching_messages = Message.objects.filter(
+            conversation__owner=owner, text__icontains=query
+        ).values("conversation_id")
+        return conversations.filter(Q(title__icontains=query) | Q(pk__in=matching_messages))
 
 
 class Conversation(models.Model):

@@ -15,7 +15,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
 from chat import replies, services
-from chat.forms import MessageForm, NewConversationForm, RenameForm
+from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
 from chat.models import Conversation
 
 
@@ -36,8 +36,8 @@ async def _signed_in_user(request: HttpRequest) -> User:
 def _sidebar_context(
     request: AuthenticatedRequest, *, current: Conversation | None = None
 ) -> dict[str, object]:
-    query = request.GET.get("q", "").strip()[:200]
-    conversations = Conversation.objects.for_user(request.user).search(query)
+    query = SearchForm(request.GET).query()
+    conversations = Conversation.objects.search(owner=request.user, query=query)
     page = Paginator(
         conversations.only("pk", "title", "updated_at"), settings.CHAT_CONVERSATIONS_PER_PAGE
     ).get_page(request.GET.get("page"))

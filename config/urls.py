@@ -4,6 +4,8 @@ from django.urls import include, path
 from accounts.views import admin_sign_in
 from config import health
 
+handler400 = "config.errors.bad_request"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

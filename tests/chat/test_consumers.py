@@ -355,6 +355,7 @@ async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) 
         (json.dumps({"text": "   \n  "}), "Type a message before sending."),
         (json.dumps({"text": "x" * 40_000}), "That message is too long"),
         (json.dumps({"text": "hi", "client_id": "not-a-uuid"}), "malformed message id"),
+        (json.dumps({"text": "half an emoji \ud83d"}), "broken character"),
         ("{not json", "could not read"),
         (json.dumps(["a", "list"]), "could not read"),
         (json.dumps({"text": {"nested": 1}}), "could not read"),
