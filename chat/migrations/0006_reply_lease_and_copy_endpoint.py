@@ -18,7 +18,7 @@ def record_current_endpoints(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0004_deployment_name_room_for_simulator_options'),
+        ('chat', '0005_search_trigram_indexes'),
     ]
 
     operations = [
