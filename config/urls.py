@@ -4,6 +4,8 @@ from django.urls import include, path
 from accounts.views import admin_sign_in
 from config import health
 
+handler500 = "config.unavailable.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
