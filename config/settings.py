@@ -110,6 +110,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
             # How long a request waits for a free connection before it gets the 503 page.
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
+            # The pool retries a lost connection with growing pauses; after a long outage those
+            # pauses would outlast it by as much. Giving up as soon lets the next request after
+            # the database is back start a fresh attempt at once.
+            "reconnect_timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
             # Every connection is tried before it is lent: after PostgreSQL restarts, the pool's
             # idle connections are dead, and without the check each would fail one request.
             "check": check_connection,

@@ -119,3 +119,17 @@ def test_the_sign_in_page_without_its_database_is_a_503_page(postgres, database_
     assert response.status_code == 503
     assert "try again in a moment" in response.text
     assert "something" not in response.text
+
+
+def test_the_first_request_after_a_longer_outage_succeeds(postgres, database_url, start_app):
+    app = start_app(database_url=database_url)
+    session = sign_in(app.base_url)
+    postgres.stop()
+    # Requests during the outage set the pool retrying its lost connections.
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        assert session.get(f"{app.base_url}/", timeout=15).status_code == 503
+
+    postgres.start()
+
+    assert session.get(f"{app.base_url}/", timeout=15).status_code == 200
