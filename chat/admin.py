@@ -26,6 +26,7 @@ from chat.forms_admin import DeploymentForm, UsageFilterForm, save_deployment
 from chat.ledger import ON_AZURE, ledger_outstanding, ledger_queue_deletions
 from chat.models import Conversation, Deployment, Message, StoredResponse, TokenUsage
 from chat.usage import usage_chart, usage_report
+from chat.worker_heartbeat import worker_notice
 
 
 def _clock(epoch_seconds: float) -> str:
@@ -306,6 +307,12 @@ class StoredResponseAdmin(admin.ModelAdmin[StoredResponse]):
 
     def has_delete_remote_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("chat.change_storedresponse")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "worker_notice": worker_notice()}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="last error")
     def error(self, row: StoredResponse) -> str:

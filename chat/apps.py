@@ -6,4 +6,4 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from chat import signals  # noqa: F401
+        from chat import checks, signals  # noqa: F401

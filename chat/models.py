@@ -350,3 +350,23 @@ class TokenUsage(Message):
         proxy = True
         verbose_name = "token usage"
         verbose_name_plural = "token usage"
+
+
+class WorkerHeartbeat(models.Model):
+    """A task worker (``manage.py db_worker``) saying it is alive, one row per worker run.
+
+    In the database, not the cache: the worker and the admin are different processes, and the
+    database is the one thing both always share.
+    """
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering: ClassVar = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"

@@ -17,6 +17,7 @@ from accounts.models import User
 from chat import replies, services
 from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
 from chat.models import Conversation
+from config.unavailable import keeps_draft_when_unavailable
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -177,6 +178,7 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     )
 
 
+@keeps_draft_when_unavailable("text")
 @require_POST
 async def message_create(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     """The composer without websockets: the same form and the same service as the consumer.

@@ -57,10 +57,11 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
-    "django_tasks_db",
     "axes",
     "accounts",
+    # Before django_tasks_db: chat's db_worker (the same worker, with a heartbeat) wins.
     "chat",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before LoginRequiredMiddleware, whose user lookup is the first query of most requests.
+    "config.unavailable.DatabaseUnavailableMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -102,12 +105,27 @@ TEMPLATES = [
 # (psycopg 3 with its connection pool).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A server that is down or unreachable fails a request in seconds, not after the OS's
+    # TCP timeout (libpq counts whole seconds, at least 2).
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int(
+        "DATABASE_CONNECT_TIMEOUT", default=3
+    )
     if env.bool("DATABASE_POOL", default=True):
+        from config.database import check_connection
+
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
-            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            # How long a request waits for a free connection before it gets the 503 page.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
+            # The pool retries a lost connection with growing pauses; after a long outage those
+            # pauses would outlast it by as much. Giving up as soon lets the next request after
+            # the database is back start a fresh attempt at once.
+            "reconnect_timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
+            # Every connection is tried before it is lent: after PostgreSQL restarts, the pool's
+            # idle connections are dead, and without the check each would fail one request.
+            "check": check_connection,
         }
 else:
     # A file, not memory, for the test database: the browser tests' live server and the
@@ -152,9 +170,12 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
-            # A Redis that is down answers at once or within a second: rate limits and
-            # failover health then fall back to this process (chat.rate_limits, chat.failover).
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            # Without these a Redis that stopped answering holds a request for ever; rate
+            # limits and failover health then fall back to this process.
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0),
+                "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0),
+            },
         }
     }
 else:
@@ -353,3 +374,13 @@ LOGGING = {
         "azure": {"level": "WARNING"},
     },
 }
+
+# --- Reliability (processes, probes, the task worker) ------------------------------------------
+# How many server processes serve this app (docker/entrypoint.sh passes it to uvicorn --workers).
+# More than one needs REDIS_URL: the system check chat.E001 refuses otherwise.
+WEB_CONCURRENCY: int = env.int("WEB_CONCURRENCY", default=1)
+# /readyz gives each check this long (seconds), all at once, so it answers within about that.
+READYZ_CHECK_TIMEOUT: float = env.float("READYZ_CHECK_TIMEOUT", default=0.8)
+# The task worker (`manage.py db_worker`) records that it is alive this often (seconds); the
+# ledger's admin page warns when no worker has done so for three times as long.
+TASK_WORKER_HEARTBEAT_SECONDS: int = env.int("TASK_WORKER_HEARTBEAT_SECONDS", default=30)

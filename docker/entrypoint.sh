@@ -10,6 +10,8 @@
 set -eu
 
 role="${1:-web}"
+# Read by uvicorn --workers below and by the app's system checks (several processes need Redis).
+export WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 if [ "$#" -gt 0 ]; then
     shift
 fi
@@ -19,8 +21,12 @@ web)
     # Only the web role migrates, before it serves, so the worker (which compose starts once web
     # is healthy) never sees an old schema. Where several web replicas start at once, set
     # DJANGO_MIGRATE=false on them and run `migrate` once as a release step instead.
+    # migrate runs the system checks first; without it they run on their own, so that a
+    # configuration the app refuses (e.g. several workers without Redis) never serves.
     if [ "${DJANGO_MIGRATE:-true}" = "true" ]; then
         python manage.py migrate --noinput
+    else
+        python manage.py check
     fi
     # The lifespan shutdown saves replies still streaming; the graceful timeout lets those that
     # are nearly done finish first. Per-message deflate is off: compressing every small fragment
@@ -29,7 +35,7 @@ web)
         --host 0.0.0.0 \
         --port 8000 \
         --proxy-headers \
-        --workers "${WEB_CONCURRENCY:-2}" \
+        --workers "$WEB_CONCURRENCY" \
         --lifespan on \
         --ws-per-message-deflate false \
         --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-25}" \

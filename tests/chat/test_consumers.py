@@ -361,6 +361,7 @@ async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) 
         (json.dumps({"text": {"nested": 1}}), "could not read"),
         ('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}", "could not read"),
         (json.dumps({"text": "x" * 300_000}), "at most 32,000 characters"),
+        (json.dumps({"text": "half a pair \ud83d here"}), "half of an emoji"),
     ],
 )
 async def test_bad_payloads_get_a_clear_error_and_the_socket_stays_open(

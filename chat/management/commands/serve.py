@@ -2,7 +2,8 @@
 
 When no real deployment is enabled, the Responses API simulator is started as a subprocess and
 registered as the default deployment "Local simulator", so a first run can chat at once. The
-app itself runs under daphne in another subprocess; Ctrl+C (or SIGTERM) stops both.
+app runs under uvicorn in another subprocess and the task worker (``db_worker``: deletions from
+Azure) in a third; Ctrl+C (or SIGTERM) stops them all, and so does any one of them ending.
 """
 
 import os
@@ -112,8 +113,32 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _server_command(port: int) -> list[str]:
+    # As in production (docker/entrypoint.sh): uvicorn with its lifespan, so replies still
+    # streaming are saved at shutdown.
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "on",
+        "--ws-per-message-deflate",
+        "false",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+
+
 class Command(BaseCommand):
-    help = "Serve the app with daphne; start the local simulator when no real deployment is set."
+    help = (
+        "Serve the app with uvicorn and run the task worker beside it; start the local "
+        "simulator when no real deployment is set."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000)
@@ -122,8 +147,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         manage_py = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        simulator: subprocess.Popen[bytes] | None = None
-        app: subprocess.Popen[bytes] | None = None
+        # The children's environment: the server and the worker both reach the simulator with
+        # its key, which therefore never has to be typed or stored.
+        env = dict(os.environ)
+        children: dict[str, subprocess.Popen[bytes]] = {}
         try:
             if needs_simulator():
                 port = options["simulator_port"]
@@ -132,37 +159,38 @@ class Command(BaseCommand):
                 )
                 # Strict bearer checking: a wrong key is refused, as Azure would.
                 command = [*manage_py, "simulator", "--port", str(port), "--strict-bearer"]
-                # Our own interpreter and integer ports: nothing untrusted reaches the command.
-                simulator = subprocess.Popen(command)  # noqa: S603
-                _wait_until_listening(simulator, port)
+                # Our own interpreter and integer ports: nothing untrusted reaches the commands.
+                children["simulator"] = subprocess.Popen(command, env=env)  # noqa: S603
+                _wait_until_listening(children["simulator"], port)
                 register_simulator(port)
-                os.environ[SIMULATOR_KEY_ENV] = SimulatorConfig().api_keys[0]
+                env[SIMULATOR_KEY_ENV] = SimulatorConfig().api_keys[0]
             elif retire_simulator():
                 self.stdout.write(
                     f'A real deployment is enabled: "{SIMULATOR_DEPLOYMENT_NAME}" is off.'
                 )
             port = options["port"]
-            app = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "config.asgi:application",
-                ],
-                cwd=settings.BASE_DIR,
+            children["server"] = subprocess.Popen(  # noqa: S603
+                _server_command(port), cwd=settings.BASE_DIR, env=env
+            )
+            # Deletions from Azure (and every other task) run here; without it they only queue.
+            children["worker"] = subprocess.Popen(  # noqa: S603
+                [*manage_py, "db_worker", "--no-reload", "--no-startup-delay"], env=env
             )
             self.stdout.write(
-                self.style.SUCCESS(f"Serving on http://127.0.0.1:{port}/ (Ctrl+C stops).")
+                self.style.SUCCESS(
+                    f"Serving on http://127.0.0.1:{port}/ with a task worker (Ctrl+C stops)."
+                )
             )
-            returncode = app.wait()
-            if returncode:
-                raise CommandError(f"The app server stopped with exit status {returncode}.")
+            # Whichever child ends first ends the others: a server without its worker (or the
+            # reverse) would look fine while deletions never finish.
+            ended, status = os.wait()
+            while ended not in (child.pid for child in children.values()):
+                ended, status = os.wait()
+            name, child = next((n, c) for n, c in children.items() if c.pid == ended)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            raise CommandError(f"The {name} stopped (exit status {child.returncode}).")
         except KeyboardInterrupt:
             self.stdout.write("Stopping.")
         finally:
-            _stop(app)
-            _stop(simulator)
+            for name in ("server", "worker", "simulator"):
+                _stop(children.get(name))
