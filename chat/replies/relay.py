@@ -59,9 +59,12 @@ class Watcher:
         self._frames.append((now, fragment, last))
         self._queued_bytes += len(fragment)
         self._wake.set()
+        # The oldest frame is the one being sent; what waits behind it is the backlog.
+        oldest_at, oldest, _ = self._frames[0]
+        backlog = self._queued_bytes - len(oldest)
         return not (
-            self._queued_bytes > settings.CHAT_WATCHER_MAX_BYTES
-            or now - self._frames[0][0] > settings.CHAT_WATCHER_MAX_LAG
+            backlog > settings.CHAT_WATCHER_MAX_BYTES
+            or now - oldest_at > settings.CHAT_WATCHER_MAX_LAG
         )
 
     def drop(self, *, tell: bool) -> None:

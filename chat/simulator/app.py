@@ -337,6 +337,7 @@ class Simulator:
         if (error := _fault_error(options, "create")) is not None:
             raise error
         response = self._new_response(body, deployment, items, options)
+        reply.record_response_id(response.id)
         if response.store:
             self.store.add(response)
         if response.background:

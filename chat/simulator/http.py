@@ -156,6 +156,11 @@ class Reply:
             *extra,
         ]
 
+    def record_response_id(self, response_id: str) -> None:
+        """The request log names the response a create made (for checks of the ledger)."""
+        if self._log_entry is not None:
+            self._log_entry["response_id"] = response_id
+
     async def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         if self._log_entry is not None:
             self._log_entry["status"] = status

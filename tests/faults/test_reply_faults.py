@@ -1,0 +1,200 @@
+"""A reply while our own infrastructure fails: PostgreSQL restarted or down, Redis killed, a
+tab that never reads, the process killed. Each case checks what the person sees, what is
+saved, and that every copy the upstream stored has its ledger row."""
+
+import os
+import signal
+import socket
+
+import pytest
+
+from tests.faults.chat import (
+    FINAL,
+    Tab,
+    add_conversation,
+    app_settings,
+    copies_without_row,
+    query,
+    replies,
+    upstream_creates,
+)
+from tests.faults.conftest import wait_for
+
+STREAMING = r'hx-swap-oob="beforeend">[^<]'
+LONG = "tps=150,words=600"  # about 4 s of streaming
+
+
+def test_a_reply_survives_postgresql_restarting_mid_reply(
+    postgres, database_url, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, LONG)
+    app = start_app(database_url=database_url, **app_settings())
+    tab = Tab.open(app, conversation)
+    tab.send("Tell me a long story")
+    tab.until(STREAMING)
+
+    postgres.restart()
+
+    final = tab.until(FINAL, within=60)
+    assert "status-completed" in final, app.output()
+    ((_, status, text, response_id),) = replies(database_url, conversation)
+    assert status == "completed"
+    assert len(text.split()) >= 500, "the whole reply was kept"
+    assert response_id
+    assert copies_without_row(database_url, simulator_process) == []
+    assert len(upstream_creates(simulator_process)) == 1
+
+
+def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
+    postgres, database_url, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, "tps=300,words=300")
+    app = start_app(database_url=database_url, **app_settings(CHAT_SAVE_RETRY_SECONDS="120"))
+    tab = Tab.open(app, conversation)
+    tab.send("Go on")
+    tab.until(STREAMING)
+
+    postgres.kill()
+    wait_for(lambda: "save failed; retrying" in app.output(), "the save never met the outage")
+    postgres.start()
+
+    final = tab.until(FINAL, within=60)
+    assert "status-completed" in final
+    ((_, status, text, _),) = replies(database_url, conversation)
+    assert status == "completed"
+    assert len(text.split()) >= 250
+    assert copies_without_row(database_url, simulator_process) == []
+
+
+def test_a_turn_while_postgresql_is_down_gets_words_and_asks_nobody(
+    postgres, database_url, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, "tps=0,words=20")
+    app = start_app(database_url=database_url, **app_settings())
+    tab = Tab.open(app, conversation)
+    postgres.stop()
+
+    tab.send("Is anyone there?")
+    notice = tab.until(r'role="alert"')
+    assert "cannot reach its database" in notice
+    assert "still in the box" in notice
+    assert upstream_creates(simulator_process) == [], "no request the turn could not record"
+
+    postgres.start()
+    tab.send("And now?")
+    assert "status-completed" in tab.until(FINAL), "the same socket works again"
+    assert len(upstream_creates(simulator_process)) == 1
+
+
+def test_a_reply_completes_and_is_saved_while_redis_is_killed(
+    postgres, database_url, redis_server, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, LONG)
+    app = start_app(database_url=database_url, redis_url=redis_server.url, **app_settings())
+    tab = Tab.open(app, conversation)
+    tab.send("Tell me a long story")
+    tab.until(STREAMING)
+
+    redis_server.kill()
+
+    assert "status-completed" in tab.until(FINAL, within=60), app.output()
+    ((_, status, text, _),) = replies(database_url, conversation)
+    assert status == "completed"
+    assert len(text.split()) >= 500
+    tab.send("[[sim tps=0]] Still there?")
+    assert "status-completed" in tab.until(FINAL), "turns go on without Redis"
+    assert copies_without_row(database_url, simulator_process) == []
+    redis_server.start()
+
+
+def test_a_tab_that_never_reads_slows_nobody(
+    postgres, database_url, simulator_process, start_app
+) -> None:
+    """A raw socket that never reads sits beside a tab that does; a long reply goes to the
+    second at once, and is saved, while the first is dropped for falling behind."""
+    conversation = add_conversation(database_url, simulator_process, "tps=0,words=20000")
+    app = start_app(database_url=database_url, **app_settings(CHAT_WATCHER_MAX_BYTES="65536"))
+    reader = Tab.open(app, conversation)
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a window that soon fills
+    stuck.connect(("127.0.0.1", app.port))
+    cookie = reader.socket.request.headers["Cookie"]
+    stuck.sendall(
+        (
+            f"GET /ws/conversations/{conversation}/ HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\n"
+            f"Origin: {app.base_url}\r\nCookie: {cookie}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    try:
+        assert b"101" in stuck.recv(12), "the stuck tab's socket was accepted"
+        reader.send("Write me a book")
+        assert "status-completed" in reader.until(FINAL, within=60), app.output()
+        ((_, status, text, _),) = replies(database_url, conversation)
+        assert status == "completed"
+        assert len(text) > 80_000
+    finally:
+        stuck.close()
+
+
+def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
+    postgres, database_url, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, LONG)
+    app = start_app(database_url=database_url, **app_settings())
+    tab = Tab.open(app, conversation)
+    tab.send("Tell me a long story")
+    tab.until(STREAMING)
+
+    os.kill(app.process.pid, signal.SIGKILL)
+    app.process.wait(timeout=10)
+
+    assert copies_without_row(database_url, simulator_process) == []
+    rows = query(database_url, "SELECT state, conversation_id FROM chat_storedresponse")
+    assert rows == [("live", conversation)], "a row the retention sweep can finish"
+    ((_, status, _, _),) = replies(database_url, conversation)
+    assert status in {"pending", "streaming"}, "left for the next turn to take over"
+
+
+@pytest.mark.parametrize("action", ["follow", "stop"])
+def test_a_tab_on_another_process_follows_and_stops_a_reply_over_redis(
+    postgres, database_url, redis_server, simulator_process, start_app, action
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, LONG)
+    settings = app_settings()
+    first = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
+    second = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
+    here = Tab.open(first, conversation)
+    there = Tab.open(second, conversation)
+    here.send("Tell me a long story")
+    there.until(r"message-assistant status-pending")
+    there.until(r'hx-swap-oob="outerHTML">[^<]', within=10)  # progress, from the first process
+    ((reply_id, _, _, _),) = replies(database_url, conversation)
+    if action == "stop":
+        there.stop(reply_id)
+        assert "status-cancelled" in there.until(FINAL)
+        assert "status-cancelled" in here.until(FINAL)
+        assert replies(database_url, conversation)[0][1] == "cancelled"
+    else:
+        assert "status-completed" in there.until(FINAL, within=60)
+    assert copies_without_row(database_url, simulator_process) == []
+
+
+def test_a_tab_on_another_process_catches_up_when_redis_lost_the_finish(
+    postgres, database_url, redis_server, simulator_process, start_app
+) -> None:
+    conversation = add_conversation(database_url, simulator_process, "tps=150,words=300")
+    settings = app_settings(CHAT_REMOTE_POLL_SECONDS="0.5")
+    first = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
+    second = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
+    here = Tab.open(first, conversation)
+    there = Tab.open(second, conversation)
+    here.send("Tell me a story")
+    there.until(r"message-assistant status-pending")
+
+    redis_server.kill()
+
+    assert "status-completed" in here.until(FINAL, within=60)
+    assert "status-completed" in there.until(FINAL, within=30), "read from the database"
+    redis_server.start()
