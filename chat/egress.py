@@ -13,6 +13,7 @@ subnets of an organisation's Azure Private Endpoints).
 """
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
@@ -74,6 +75,9 @@ def refusal_in(exc: BaseException) -> str | None:
 
 
 async def _resolve(host: str, port: int, seconds: float | None) -> list[Address]:
+    with contextlib.suppress(ValueError):
+        # An address needs no lookup; other spellings (127.1) are read by the resolver below.
+        return [ipaddress.ip_address(host)]
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(seconds):

@@ -73,6 +73,8 @@ async def test_with_loopback_allowed_the_name_is_dialled_at_its_checked_address(
     ("host", "kind"),
     [
         ("127.0.0.2", "loopback"),
+        ("127.1", "loopback"),
+        ("0x7f.0.0.1", "loopback"),
         ("::1", "loopback"),
         ("10.0.0.1", "private"),
         ("192.168.1.10", "private"),
