@@ -58,14 +58,15 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         "failover_member",
         "health",
         "enabled",
+        "disabled_reason",
         "is_default",
     )
     list_filter = ("enabled", "model", "region", "store_policy", "auth_mode", "failover_group")
     search_fields = ("name", "deployment_name", "endpoint", "failover_group")
-    readonly_fields = ("credentials", "created_at", "updated_at")
+    readonly_fields = ("credentials", "disabled_reason", "created_at", "updated_at")
     actions = ("test_connection", "delete_remote_copies")
     fieldsets = (
-        (None, {"fields": ("name", "enabled", "is_default")}),
+        (None, {"fields": ("name", "enabled", "disabled_reason", "is_default")}),
         ("Azure resource", {"fields": ("endpoint", "region", "deployment_name", "model")}),
         (
             "Authentication",

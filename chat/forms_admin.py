@@ -57,9 +57,13 @@ class DeploymentForm(forms.ModelForm[Deployment]):
 def save_deployment(deployment: Deployment, **save_kwargs: Any) -> Deployment:
     """Save ``deployment``; when it is the default, the previous default stops being one.
 
+    Enabling a deployment clears the reason the app gave for switching it off.
+
     A changed remote retention moves the expiry shown for its live stored responses too (the
     retention sweep always applies the deployment's current retention).
     """
+    if deployment.enabled:
+        deployment.disabled_reason = ""
     if deployment.is_default:
         Deployment.objects.filter(is_default=True).exclude(pk=deployment.pk).update(
             is_default=False

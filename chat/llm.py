@@ -18,10 +18,9 @@ import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -30,7 +29,24 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 from django.conf import settings
 
-from config.logging import redact
+from chat import egress
+from chat.llm_types import (
+    Completed as Completed,
+    ConnectionReport as ConnectionReport,
+    ErrorKind as ErrorKind,
+    Failed as Failed,
+    Incomplete as Incomplete,
+    LLMError as LLMError,
+    LLMRequestError as LLMRequestError,
+    ReasoningDelta as ReasoningDelta,
+    RemoteResponse as RemoteResponse,
+    Started as Started,
+    StreamEvent as StreamEvent,
+    TextDelta as TextDelta,
+    Usage as Usage,
+)
+from chat.redaction import redact
+from chat.validators import key_variable_problem
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -38,113 +54,6 @@ if TYPE_CHECKING:
     from chat.models import Deployment
 
 logger = logging.getLogger(__name__)
-
-
-class ErrorKind(StrEnum):
-    RATE_LIMITED = "rate_limited"
-    CONTENT_FILTERED = "content_filtered"
-    PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
-    AUTH_FAILED = "auth_failed"
-    BAD_REQUEST = "bad_request"
-    CONTEXT_TOO_LONG = "context_too_long"
-    UNAVAILABLE = "unavailable"
-    TIMEOUT = "timeout"
-    STREAM_DROPPED = "stream_dropped"
-    QUOTA_EXCEEDED = "quota_exceeded"
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LLMError:
-    kind: ErrorKind
-    message: str  # for the person using the chat: plain, human, no internals
-    detail: str = ""  # for logs and admins: codes and upstream messages, never secrets
-    status: int | None = None
-    retry_after: float | None = None  # seconds
-    categories: tuple[str, ...] = ()  # content-filter categories that fired
-    request_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Started:
-    """The upstream accepted the request (``response.created``)."""
-
-    response_id: str
-    request_id: str = ""
-    region: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReasoningDelta:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    response_id: str
-    usage: Usage = field(default_factory=Usage)
-    request_id: str = ""
-    region: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Incomplete:
-    response_id: str
-    reason: str  # e.g. "content_filter", "max_output_tokens"
-    usage: Usage = field(default_factory=Usage)
-    request_id: str = ""
-    region: str = ""
-    error: LLMError | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    error: LLMError
-    response_id: str = ""
-
-
-StreamEvent = Started | TextDelta | ReasoningDelta | Completed | Incomplete | Failed
-
-
-class LLMRequestError(Exception):
-    """A classified failure of a request that is not a stream (retrieve, delete, cancel)."""
-
-    def __init__(self, error: LLMError) -> None:
-        super().__init__(f"{error.kind}: {error.detail or error.message}")
-        self.error = error
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteResponse:
-    """What Azure still holds for a stored response."""
-
-    response_id: str
-    status: str
-    model: str = ""
-    output_text: str = ""
-    usage: Usage = field(default_factory=Usage)
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionReport:
-    ok: bool
-    latency_ms: int = 0
-    region: str = ""
-    model: str = ""
-    request_id: str = ""
-    error: LLMError | None = None
 
 
 # Azure refuses smaller limits on the Responses API.
@@ -216,6 +125,9 @@ _MESSAGES: dict[ErrorKind, str] = {
     ),
     ErrorKind.QUOTA_EXCEEDED: (
         "This deployment has used up its quota. Please contact an administrator."
+    ),
+    ErrorKind.ENDPOINT_REFUSED: (
+        "The app may not connect to this deployment's endpoint. Please contact an administrator."
     ),
 }
 
@@ -365,6 +277,9 @@ def _classify_exception(exc: Exception) -> tuple[LLMError, bool]:
         retry = isinstance(cause, httpx2.ConnectTimeout | httpx2.PoolTimeout)
         return _error(ErrorKind.TIMEOUT, f"timeout ({type(cause).__name__})"), retry
     if isinstance(exc, openai.APIConnectionError):
+        refused = egress.refusal_in(exc)
+        if refused is not None:
+            return _error(ErrorKind.ENDPOINT_REFUSED, refused), False
         cause = exc.__cause__
         return _error(ErrorKind.UNAVAILABLE, f"connection failed ({type(cause).__name__})"), True
     if isinstance(exc, ClientAuthenticationError):
@@ -405,30 +320,42 @@ class _Client:
 _clients: dict[int, _Client] = {}
 
 
-def _missing_key_error(deployment: Deployment) -> LLMError:
-    return LLMError(
-        ErrorKind.AUTH_FAILED,
-        "The app has no API key for this deployment (its environment variable is not set). "
-        "Please contact an administrator.",
-        detail=f"environment variable {deployment.api_key_env or '(none named)'} is not set",
-    )
+def _api_key(deployment: Deployment) -> str:
+    name = deployment.api_key_env
+    # Checked again where the value is read: a row saved before the rule, or changed around
+    # the form, must not send one of the app's own secrets to the endpoint as a bearer token.
+    if name and (problem := key_variable_problem(name)):
+        why, detail = "The app may not use this deployment's key variable.", problem
+    elif not (api_key := os.environ.get(name, "") if name else ""):
+        why = "The app has no API key for this deployment (its environment variable is not set)."
+        detail = f"environment variable {name or '(none named)'} is not set"
+    else:
+        return api_key
+    message = f"{why} Please contact an administrator."
+    raise LLMRequestError(LLMError(ErrorKind.AUTH_FAILED, message, detail=detail))
 
 
 def _build_client(deployment: Deployment) -> _Client:
     from chat.models import Deployment
 
+    refusal = egress.endpoint_refusal(deployment.endpoint)
+    if refusal is not None:
+        raise LLMRequestError(_error(ErrorKind.ENDPOINT_REFUSED, refusal))
     credential: AsyncTokenCredential | None = None
     api_key: str | Callable[[], Awaitable[str]]
     if deployment.auth_mode == Deployment.AuthMode.ENTRA_ID:
         credential = make_credential(deployment)
         api_key = get_bearer_token_provider(credential, settings.AZURE_OPENAI_TOKEN_SCOPE)
     else:
-        api_key = os.environ.get(deployment.api_key_env, "") if deployment.api_key_env else ""
-        if not api_key:
-            raise LLMRequestError(_missing_key_error(deployment))
+        api_key = _api_key(deployment)
     sdk = openai.AsyncOpenAI(
         api_key=api_key,
         base_url=deployment.base_url,
+        http_client=openai.DefaultAsyncHttpxClient(
+            transport=egress.GuardedTransport(limits=openai.DEFAULT_CONNECTION_LIMITS),
+            # Azure does not redirect API calls; following one would take the key elsewhere.
+            follow_redirects=False,
+        ),
         max_retries=0,  # retries happen in stream_reply, and only before the first token
         timeout=openai.Timeout(
             connect=settings.LLM_CONNECT_TIMEOUT,

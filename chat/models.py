@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
-from chat.validators import validate_endpoint
+from chat.validators import validate_api_key_env, validate_endpoint
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -53,7 +53,8 @@ class Deployment(models.Model):
                 r"^[A-Z_][A-Z0-9_]*$",
                 "Give the name of an environment variable (capitals, digits, underscores), "
                 "never the key itself.",
-            )
+            ),
+            validate_api_key_env,
         ],
         help_text="The name of the environment variable holding the key. The key itself is "
         "never stored or shown.",
@@ -84,6 +85,13 @@ class Deployment(models.Model):
         default=100, help_text="Lower goes first within a failover group."
     )
     enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(
+        "why it is off",
+        max_length=300,
+        blank=True,
+        editable=False,
+        help_text="Set when the app itself switched the deployment off; cleared when enabled.",
+    )
     is_default = models.BooleanField("default", default=False)
     daily_token_quota = models.PositiveIntegerField(
         null=True,

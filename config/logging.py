@@ -1,18 +1,8 @@
 """Logging helpers: a last line of defence that keeps credentials out of every log line."""
 
 import logging
-import re
 
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)((?:api[-_]?key|password|secret|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-]
-
-
-def redact(text: str) -> str:
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(r"\1[redacted]", text)
-    return text
+from chat.redaction import redact
 
 
 class RedactSecretsFilter(logging.Filter):
@@ -22,4 +12,7 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # A traceback quotes exception messages, which may quote what upstream was sent.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True

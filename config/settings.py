@@ -281,6 +281,17 @@ SECURE_CSP = {
 # The model. Loopback endpoints (the local simulator) are accepted in development only, unless
 # an administrator allows them explicitly.
 ALLOW_LOOPBACK_ENDPOINTS: bool = env.bool("ALLOW_LOOPBACK_ENDPOINTS", default=DEBUG)
+
+# Endpoints and keys (chat.validators, chat.egress). Endpoints are Azure OpenAI hosts or end
+# with one of ALLOWED_ENDPOINT_SUFFIXES (an organisation's gateway, e.g. .azure-api.net); the
+# model client connects only to public addresses, or to ALLOWED_PRIVATE_NETWORKS (CIDRs of Azure
+# Private Endpoints). A deployment's key variable must match API_KEY_ENV_PATTERN and never be
+# one of the app's own settings.
+ALLOWED_ENDPOINT_SUFFIXES: list[str] = env.list("ALLOWED_ENDPOINT_SUFFIXES", default=[])
+ALLOWED_PRIVATE_NETWORKS: list[str] = env.list("ALLOWED_PRIVATE_NETWORKS", default=[])
+API_KEY_ENV_PATTERN: str = env.str(
+    "API_KEY_ENV_PATTERN", default=r"[A-Z0-9_]*_API_KEY|AZURE_OPENAI_[A-Z0-9_]+"
+)
 # Gateway timeouts in seconds. The read timeout is the longest silence between two stream
 # events before the stream counts as stalled; the request timeout bounds a whole reply.
 LLM_CONNECT_TIMEOUT: float = env.float("LLM_CONNECT_TIMEOUT", default=10.0)

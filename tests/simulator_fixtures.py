@@ -48,6 +48,22 @@ def strict_simulator() -> Iterator[SimulatorServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def echoing_simulator() -> Iterator[SimulatorServer]:
+    """A strict simulator that repeats a wrong key in its 401, as OpenAI's own API does."""
+    config = SimulatorConfig(
+        api_keys=FAST.api_keys, accept_any_bearer=False, echo_wrong_key=True, ttft_ms=0, tps=0
+    )
+    with SimulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def clean_echoing_simulator(echoing_simulator: SimulatorServer) -> SimulatorServer:
+    echoing_simulator.reset()
+    return echoing_simulator
+
+
 @pytest.fixture
 def clean_simulator(simulator: SimulatorServer) -> SimulatorServer:
     """The shared simulator with nothing stored, programmed or logged."""

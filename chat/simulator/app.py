@@ -254,7 +254,7 @@ class Simulator:
         )
         reply = Reply(send, region=self.config.region, log_entry=entry)
         if not self._authorized(request.headers):
-            await reply.error(HTTPError(401, "401", ACCESS_DENIED, error_type=None))
+            await reply.error(self._unauthorized(request.headers))
         elif match is None:
             await reply.error(HTTPError(404, "404", "Resource not found", error_type=None))
         elif op is None:
@@ -263,6 +263,17 @@ class Simulator:
             await self._answer(reply, self._create(request, reply, receive))
         else:
             await self._answer(reply, self._on_response(op, match["id"], request, reply, receive))
+
+    def _unauthorized(self, headers: dict[str, str]) -> HTTPError:
+        offered = headers.get("api-key") or headers.get("authorization", "").partition(" ")[2]
+        if self.config.echo_wrong_key and offered.strip():
+            return HTTPError(
+                401,
+                "invalid_api_key",
+                f"Incorrect API key provided: {offered.strip()}. You can find your API key in "
+                "the resource's Keys and Endpoint page.",
+            )
+        return HTTPError(401, "401", ACCESS_DENIED, error_type=None)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         key = headers.get("api-key")

@@ -10,6 +10,9 @@ class SimulatorConfig:
     api_keys: tuple[str, ...] = ("sim-key",)
     # Entra ID tokens cannot be checked offline, so any bearer token passes unless switched off.
     accept_any_bearer: bool = True
+    # Answer a wrong key as OpenAI's own API and some gateways do, repeating it in the 401's
+    # message ("Incorrect API key provided: ..."), so the app's redaction can be tested.
+    echo_wrong_key: bool = False
     region: str = "swedencentral"
     retention_seconds: int = THIRTY_DAYS
     previous_response_not_found_status: int = 400

@@ -1,8 +1,10 @@
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import Client
 from django.urls import reverse
 
@@ -381,3 +383,104 @@ def test_no_admin_page_ever_shows_the_key(
         assert response.status_code == 200, url
         assert secret_key not in response.content.decode(), url
     assert "auth_failed" in rendered[-1].content.decode()
+
+
+# --- Endpoints and keys ---------------------------------------------------------------------
+
+
+def test_admin_form_refuses_the_apps_own_secret_as_key_variable(staff_client: Client) -> None:
+    for name in ("SECRET_KEY", "DATABASE_URL"):
+        response = staff_client.post(
+            reverse("admin:chat_deployment_add"), _form_data(api_key_env=name)
+        )
+
+        assert response.status_code == 200
+        assert f"{name} is one of the app&#x27;s own settings" in response.content.decode()
+    assert not Deployment.objects.exists()
+
+
+def test_admin_form_refuses_a_loopback_address_in_any_spelling(
+    staff_client: Client, settings: Any
+) -> None:
+    settings.ALLOW_LOOPBACK_ENDPOINTS = False
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_add"), _form_data(endpoint="https://0177.0.0.1")
+    )
+
+    assert response.status_code == 200
+    assert "ALLOW_LOOPBACK_ENDPOINTS" in response.content.decode()
+    assert not Deployment.objects.exists()
+
+
+def test_why_the_app_switched_a_deployment_off_is_shown_read_only(staff_client: Client) -> None:
+    reason = "Switched off on upgrade: SECRET_KEY is one of the app's own settings"
+    deployment = DeploymentFactory(enabled=False, disabled_reason=reason)
+
+    listing = staff_client.get(reverse("admin:chat_deployment_changelist")).content.decode()
+    page = staff_client.get(reverse("admin:chat_deployment_change", args=[deployment.pk]))
+
+    assert "SECRET_KEY is one of the app&#x27;s own settings" in listing
+    assert "SECRET_KEY is one of the app&#x27;s own settings" in page.content.decode()
+    assert 'name="disabled_reason"' not in page.content.decode()
+
+
+def test_enabling_a_deployment_again_clears_the_reason(staff_client: Client) -> None:
+    deployment = DeploymentFactory(enabled=False, disabled_reason="Switched off on upgrade")
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_change", args=[deployment.pk]),
+        _form_data(name=deployment.name, is_default=""),
+    )
+
+    assert response.status_code == 302
+    deployment.refresh_from_db()
+    assert deployment.enabled
+    assert deployment.disabled_reason == ""
+
+
+@pytest.mark.parametrize("wrong_key", ["sk-RECOGNISABLE-WRONG-KEY-51d0", "correct.horse.battery"])
+def test_a_key_the_endpoint_echoes_is_redacted_in_the_message_and_its_cookie(
+    staff_client: Client,
+    make_sim_deployment: Callable[..., Deployment],
+    clean_echoing_simulator: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    wrong_key: str,
+) -> None:
+    monkeypatch.setenv("SWEDEN_API_KEY", wrong_key)
+    deployment = make_sim_deployment(server=clean_echoing_simulator, api_key_env="SWEDEN_API_KEY")
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_test_connection", args=[deployment.pk])
+    )
+
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    cookie = response.cookies["messages"].value
+    stored = CookieStorage(response.wsgi_request)._decode(cookie)
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "Incorrect API key provided: [redacted]" in message
+    assert [str(m) for m in stored] == [message]
+    assert clean_echoing_simulator.requests(op="create"), "the key really went to the endpoint"
+    for shown in (message, cookie, page):
+        assert wrong_key not in shown
+
+
+def test_test_connection_never_sends_the_apps_own_secret(
+    staff_client: Client,
+    make_sim_deployment: Callable[..., Deployment],
+    clean_echoing_simulator: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app_secret = "the-apps-own-secret-key-" + "s" * 40
+    monkeypatch.setenv("SECRET_KEY", app_secret)
+    # Saved before the rule existed: the gateway checks again when it reads the key.
+    deployment = make_sim_deployment(server=clean_echoing_simulator, api_key_env="SECRET_KEY")
+
+    response = staff_client.post(
+        reverse("admin:chat_deployment_test_connection", args=[deployment.pk]), follow=True
+    )
+
+    html = response.content.decode()
+    assert "The app may not use this deployment&#x27;s key variable" in html
+    assert app_secret not in html
+    assert clean_echoing_simulator.requests() == []

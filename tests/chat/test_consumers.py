@@ -431,9 +431,9 @@ async def test_rejected_credentials_tell_the_user_to_contact_an_admin(
     owner, make_sim_deployment, clean_strict_simulator, monkeypatch
 ) -> None:
     deployment = await database_sync_to_async(make_sim_deployment)(
-        api_key_env="WRONG_KEY_ENV", server=clean_strict_simulator
+        api_key_env="WRONG_API_KEY", server=clean_strict_simulator
     )
-    monkeypatch.setenv("WRONG_KEY_ENV", "not-the-key")
+    monkeypatch.setenv("WRONG_API_KEY", "not-the-key")
     conversation = await Conversation.objects.acreate(owner=owner, deployment=deployment)
     communicator, _, _ = await connect(owner, conversation)
     reply = await send_and_wait(communicator, conversation, "Hello")

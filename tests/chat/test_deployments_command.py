@@ -263,3 +263,60 @@ def test_test_with_missing_key_variable_names_it_without_a_request(
     with pytest.raises(CommandError, match=f"{sim_deployment.api_key_env} is not set"):
         deployments("test", sim_deployment.name)
     assert clean_simulator.requests() == []
+
+
+# --- Endpoints and keys ---------------------------------------------------------------------
+
+
+def _with(option: str, value: str) -> list[str]:
+    args = list(SWEDEN)
+    args[args.index(option) + 1] = value
+    return args
+
+
+def test_add_refuses_a_legacy_spelling_of_loopback_clearly(settings: Any) -> None:
+    settings.ALLOW_LOOPBACK_ENDPOINTS = False
+
+    with pytest.raises(CommandError) as raised:
+        deployments("add", *_with("--endpoint", "https://0177.0.0.1"))
+
+    assert "--endpoint: Loopback endpoints" in str(raised.value)
+    assert not Deployment.objects.exists()
+
+
+def test_add_refuses_a_host_outside_the_allow_list() -> None:
+    with pytest.raises(CommandError, match=r"--endpoint: .*ALLOWED_ENDPOINT_SUFFIXES"):
+        deployments("add", *_with("--endpoint", "https://openai.contoso.example"))
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_add_refuses_the_apps_own_secret_as_key_variable(name: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        deployments("add", *SWEDEN, "--api-key-env", name)
+
+    assert f"--api-key-env: {name} is one of the app's own settings" in str(raised.value)
+    assert not Deployment.objects.exists()
+
+
+def test_test_of_a_saved_legacy_address_fails_clearly_without_connecting(
+    sim_deployment: Deployment, clean_simulator: SimulatorServer, settings: Any
+) -> None:
+    settings.ALLOW_LOOPBACK_ENDPOINTS = False
+    Deployment.objects.filter(pk=sim_deployment.pk).update(endpoint="https://0177.0.0.1")
+
+    with pytest.raises(CommandError) as raised:
+        deployments("test", sim_deployment.name)
+
+    assert "may not connect to this deployment's endpoint" in str(raised.value)
+    assert "endpoint_refused" in str(raised.value)
+    assert clean_simulator.requests() == []
+
+
+def test_test_does_not_connect_to_loopback_when_loopback_is_off(
+    sim_deployment: Deployment, clean_simulator: SimulatorServer, settings: Any
+) -> None:
+    settings.ALLOW_LOOPBACK_ENDPOINTS = False
+
+    with pytest.raises(CommandError, match="may not connect to this deployment's endpoint"):
+        deployments("test", sim_deployment.name)
+    assert clean_simulator.requests() == []

@@ -414,14 +414,32 @@ async def test_missing_key_variable_is_an_auth_failure_naming_the_variable(
     clean_simulator: SimulatorServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    deployment = await amake_sim_deployment(api_key_env="NO_SUCH_KEY_VARIABLE")
-    monkeypatch.delenv("NO_SUCH_KEY_VARIABLE", raising=False)
+    deployment = await amake_sim_deployment(api_key_env="NO_SUCH_API_KEY")
+    monkeypatch.delenv("NO_SUCH_API_KEY", raising=False)
 
     error = failure(await collect(deployment))
 
     assert error.kind is ErrorKind.AUTH_FAILED
     assert "environment variable" in error.message
-    assert "NO_SUCH_KEY_VARIABLE is not set" in error.detail
+    assert "NO_SUCH_API_KEY is not set" in error.detail
+    assert clean_simulator.requests() == []
+
+
+async def test_a_key_variable_naming_the_apps_own_secret_is_never_read(
+    amake_sim_deployment: Callable[..., Awaitable[Deployment]],
+    clean_simulator: SimulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database_url = "postgres://chat:database-password-9f2c@db:5432/chat"
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    deployment = await amake_sim_deployment(api_key_env="DATABASE_URL")
+
+    error = failure(await collect(deployment))
+
+    assert error.kind is ErrorKind.AUTH_FAILED
+    assert "may not use this deployment's key variable" in error.message
+    assert "DATABASE_URL is one of the app's own settings" in error.detail
+    assert "database-password-9f2c" not in repr(error)
     assert clean_simulator.requests() == []
 
 

@@ -67,6 +67,20 @@ def test_a_wrong_api_key_wins_over_a_bearer_token(server: SimulatorServer) -> No
     assert caught.value.body == ACCESS_DENIED_BODY["error"]
 
 
+def test_a_wrong_key_can_be_echoed_as_openais_own_api_does() -> None:
+    config = SimulatorConfig(api_keys=("k1",), accept_any_bearer=False, echo_wrong_key=True)
+    with SimulatorServer(config) as echoing:
+        bearer = _create(echoing, {"authorization": "Bearer sk-wrong-1234"})
+        header = _create(echoing, {"api-key": "wrong-5678"})
+        missing = _create(echoing, {})
+
+    assert bearer.status_code == header.status_code == missing.status_code == 401
+    assert bearer.json()["error"]["code"] == "invalid_api_key"
+    assert "Incorrect API key provided: sk-wrong-1234." in bearer.json()["error"]["message"]
+    assert "Incorrect API key provided: wrong-5678." in header.json()["error"]["message"]
+    assert missing.json() == ACCESS_DENIED_BODY
+
+
 def test_strict_bearer_accepts_only_the_keys() -> None:
     config = SimulatorConfig(ttft_ms=0, tps=0, api_keys=("k1",), accept_any_bearer=False)
     with SimulatorServer(config) as strict:

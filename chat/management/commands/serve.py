@@ -14,7 +14,6 @@ import sys
 import time
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from chat.forms_admin import save_deployment
 from chat.models import Deployment
 from chat.simulator.config import SimulatorConfig
-from chat.validators import LOOPBACK_HOSTS
+from chat.validators import is_loopback_endpoint
 
 SIMULATOR_DEPLOYMENT_NAME = "Local simulator"
 SIMULATOR_KEY_ENV = "SIMULATOR_API_KEY"
@@ -31,7 +30,7 @@ STARTUP_TIMEOUT = 20.0
 
 
 def _is_local(deployment: Deployment) -> bool:
-    return (urlsplit(deployment.endpoint).hostname or "").lower() in LOOPBACK_HOSTS
+    return is_loopback_endpoint(deployment.endpoint)
 
 
 def needs_simulator() -> bool:
