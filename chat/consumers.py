@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from django.http import QueryDict
 
 from accounts.sockets import session_group, session_is_current, user_group
-from chat import fragments, replies, services, socket_slots
+from chat import fragments, replies, services, socket_slots, tab_views
 from chat.forms import MessageForm
 from chat.frames import FrameRefused, parse_frame
 from chat.models import Conversation, Message
@@ -43,71 +43,6 @@ DATABASE_DOWN_NOTICE = (
 )
 
 
-def _owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
-    return (
-        Conversation.objects.for_user(user)
-        .select_related("deployment")
-        .filter(pk=conversation_id)
-        .first()
-    )
-
-
-def _catch_up(conversation: Conversation, after: int | None) -> tuple[str, Message | None]:
-    """What a tab showing messages up to ``after`` has missed, and the reply still in flight.
-
-    Without ``after`` (a page just rendered), only the latest reply: how it ended, if it did."""
-    rows = conversation.messages.select_related("deployment").order_by("-id")
-    if after is None:
-        latest = rows.filter(role=Message.Role.ASSISTANT).first()
-        if latest is None or latest.in_flight:
-            return "", latest
-        return fragments.message(latest) + fragments.reply_controls(
-            conversation, in_flight_message=None
-        ), None
-    missed = list(rows.filter(pk__gte=after)[: settings.CHAT_MESSAGES_PER_PAGE])[::-1]
-    shown = "".join(fragments.message(m) for m in missed if m.pk == after)
-    new = [m for m in missed if m.pk > after]
-    in_flight = next((m for m in reversed(missed) if m.in_flight), None)
-    return (
-        shown
-        + (fragments.appended_messages(*new) if new else "")
-        + fragments.reply_controls(conversation, in_flight_message=in_flight),
-        in_flight,
-    )
-
-
-def _finished_message(message_id: int, conversation_id: int) -> str | None:
-    """The message's final form with the controls to match, once it is no longer in flight."""
-    message = (
-        Message.objects.filter(pk=message_id, conversation_id=conversation_id)
-        .select_related("deployment", "conversation")
-        .first()
-    )
-    if message is None:
-        return ""
-    if message.in_flight:
-        return None
-    return fragments.message(message) + fragments.reply_controls(
-        message.conversation, in_flight_message=None
-    )
-
-
-def _turn_fragment(conversation: Conversation, messages: list[Message], *, replace: bool) -> str:
-    """A turn's messages, appended (a new turn) or replacing their old selves (a retry, or a
-    send the page made twice), and the reply controls to match."""
-    if replace:
-        shown = "".join(fragments.message(m) for m in messages)
-    else:
-        shown = fragments.appended_messages(*messages)
-    in_flight = next((m for m in messages if m.in_flight), None)
-    return shown + fragments.reply_controls(conversation, in_flight_message=in_flight)
-
-
-def _render_turn_started(conversation: Conversation, message_ids: list[int], replace: bool) -> str:
-    messages = list(Message.objects.filter(pk__in=message_ids, conversation=conversation))
-    return _turn_fragment(conversation, messages, replace=replace)
-
-
 def _after(scope: dict[str, Any]) -> int | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
     return int(values[0]) if values and values[0].isdigit() else None
@@ -117,6 +52,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
     following: asyncio.Task[None] | None = None
+    remote_progress_at = 0.0
     groups_joined: tuple[str, ...] = ()
     holds_slot = False
     # After a refusal, turns wait for their save before asking the model, for a while: a
@@ -135,7 +71,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.holds_slot = True
         conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         try:
-            conversation = await database_sync_to_async(_owned_conversation)(user, conversation_id)
+            conversation = await database_sync_to_async(tab_views.owned_conversation)(
+                user, conversation_id
+            )
         except DatabaseError:
             await self._release()
             await self.close(code=CLOSE_TRY_AGAIN)
@@ -155,7 +93,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _show_missed(self, after: int | None) -> None:
         """After a reconnect: what the tab missed, then the reply in flight, here or elsewhere."""
         try:
-            missed, in_flight = await database_sync_to_async(_catch_up)(self.conversation, after)
+            missed, in_flight = await database_sync_to_async(tab_views.catch_up)(
+                self.conversation, after
+            )
         except DatabaseError:
             return
         if missed:
@@ -213,12 +153,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         while True:
             await asyncio.sleep(settings.CHAT_REMOTE_POLL_SECONDS)
             with contextlib.suppress(DatabaseError):
-                final = await database_sync_to_async(_finished_message)(
+                final = await database_sync_to_async(tab_views.finished_message)(
                     message_id, self.conversation.pk
                 )
                 if final is not None:
                     await self.send_fragment(final)
                     return
+            if time.monotonic() - self.remote_progress_at > settings.CHAT_REMOTE_POLL_SECONDS:
+                # No progress: the request may have reached the other process before its reply
+                # listened, or been lost with Redis. Asking again costs one small event.
+                await replies.reply_watch_remotely(
+                    conversation_id=self.conversation.pk, message_id=message_id
+                )
 
     def _stop_following(self) -> None:
         if self.following is not None:
@@ -321,7 +267,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if early is not None:
                 early.abandon()
             await self.send_fragment(
-                _turn_fragment(turn.conversation, messages, replace=True) + fragments.clear_notice()
+                tab_views.turn_fragment(turn.conversation, messages, replace=True)
+                + fragments.clear_notice()
             )
             reply = replies.active_reply(self.conversation.pk)
             if reply is not None:
@@ -330,7 +277,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # The reply starts before the first frame is sent: a Stop that follows finds it.
         reply = replies.reply_start(turn, early)
         await self.send_fragment(
-            _turn_fragment(turn.conversation, messages, replace=replace) + fragments.clear_notice()
+            tab_views.turn_fragment(turn.conversation, messages, replace=replace)
+            + fragments.clear_notice()
         )
         self._watch(reply)
         await self.channel_layer.group_send(
@@ -370,7 +318,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def turn_started(self, event: dict[str, Any]) -> None:
         if event["origin"] == self.channel_name:
             return
-        shown = await database_sync_to_async(_render_turn_started)(
+        shown = await database_sync_to_async(tab_views.turn_started)(
             self.conversation, event["message_ids"], event["replace"]
         )
         await self.send_fragment(shown)
@@ -383,13 +331,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:
             return
+        self.remote_progress_at = time.monotonic()
         await self.send_fragment(fragments.stream_replace(event["message_id"], event["text"]))
 
     async def reply_finished(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:
             return
         self._stop_following()
-        final = await database_sync_to_async(_finished_message)(
+        final = await database_sync_to_async(tab_views.finished_message)(
             event["message_id"], self.conversation.pk
         )
         if final:

@@ -14,7 +14,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from chat import llm
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rendering import clean_model_text, render_markdown
@@ -107,7 +106,9 @@ def _head_update(outcome: ReplyOutcome, now: datetime) -> dict[str, Any]:
     return update
 
 
-def _keep_copy(message: Message, conversation: Conversation, outcome: ReplyOutcome) -> None:
+def _keep_copy(
+    message: Message, conversation: Conversation, outcome: ReplyOutcome, *, owner_active: bool
+) -> None:
     """The copy's ledger row (normally written when Azure named it) now names its message."""
     from chat.ledger import ledger_queue_deletions, ledger_record
 
@@ -122,7 +123,7 @@ def _keep_copy(message: Message, conversation: Conversation, outcome: ReplyOutco
         conversation_id=conversation.pk,
         message_id=message.pk,
     )
-    if not User.objects.filter(pk=conversation.owner_id, is_active=True).exists():
+    if not owner_active:
         # The owner was deactivated while this reply was written: its copy goes too.
         ledger_queue_deletions(
             rows=StoredResponse.objects.filter(
@@ -147,9 +148,14 @@ def reply_finish(*, message: Message, conversation: Conversation, outcome: Reply
                 raise ReplySuperseded(message.pk)
             raise ConversationGone(conversation.pk)
         head = _head_update(outcome, now)
-        Conversation.objects.filter(pk=conversation.pk).update(**head)
+        # The owner's state rides on an update the save makes anyway: one query, not two.
+        owner_active = Conversation.objects.filter(
+            pk=conversation.pk, owner__is_active=True
+        ).update(**head)
+        if not owner_active:
+            Conversation.objects.filter(pk=conversation.pk).update(**head)
         if outcome.stored_remotely and outcome.response_id and outcome.deployment is not None:
-            _keep_copy(message, conversation, outcome)
+            _keep_copy(message, conversation, outcome, owner_active=bool(owner_active))
     for field, value in fields.items():
         setattr(message, field, value)
     # Tabs watching this reply keep the conversation as it now stands (its next request).

@@ -383,6 +383,8 @@ LOGGING = {
         "httpcore2": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
         "azure": {"level": "WARNING"},
+        # Every sign-in and reset at INFO; lock-outs are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -87,8 +87,9 @@ class ActiveReply:
         """Stop streaming and save what was written; idempotent, and a no-op once saving."""
         if self.phase is not Phase.STREAMING or self.stop_requested:
             return
-        if self.task is not None and not self.task.done():
-            self.stop_requested = True
+        self.stop_requested = True
+        # A reply whose task has not begun sees the flag when it does, and saves at once.
+        if self.ran and self.task is not None and not self.task.done():
             self.task.cancel()
 
     def shut_down(self, *, save_within: float) -> None:
@@ -108,9 +109,12 @@ class ActiveReply:
             asyncio.ensure_future(self.bridge.listen()),
             asyncio.ensure_future(self._keep_lease()),
         ]
-        shut_down = False
+        by_shutdown = False
         try:
-            outcome = await self.runner.run()
+            if self.stop_requested:  # stopped before it began
+                outcome = self.runner.outcome(status=Message.Status.CANCELLED)
+            else:
+                outcome = await self.runner.run()
         except asyncio.CancelledError:
             # Saving what was streamed still has awaits ahead; they must not see the cancel.
             current = asyncio.current_task()
@@ -119,7 +123,7 @@ class ActiveReply:
             if self.stop_requested:
                 outcome = self.runner.outcome(status=Message.Status.CANCELLED)
             else:
-                shut_down = True
+                by_shutdown = True
                 outcome = self.runner.outcome(
                     status=Message.Status.INCOMPLETE, error=shutdown_error()
                 )
@@ -134,7 +138,7 @@ class ActiveReply:
         finally:
             for helper in helpers:
                 helper.cancel()
-        if shut_down:
+        if by_shutdown:
             raise asyncio.CancelledError
 
     async def finish_unstarted(self) -> None:

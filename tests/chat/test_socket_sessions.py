@@ -234,3 +234,25 @@ async def test_the_turn_checks_the_session_in_one_query(owner) -> None:
 
     assert await database_sync_to_async(check)(session_key) == (True, 1)
     assert await database_sync_to_async(check)("not-a-session") == (False, 1)
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="sockets of other processes meet in Redis")
+async def test_sockets_held_by_other_processes_count_too(owner, settings) -> None:
+    import time
+
+    from redis.asyncio import Redis
+
+    settings.CHAT_MAX_SOCKETS_PER_USER = 1
+    conversation = await Conversation.objects.acreate(owner=owner)
+    redis = Redis.from_url(settings.REDIS_URL)
+    try:
+        await redis.zadd(socket_slots._key(owner.pk), {"another-process!x": time.time() + 60})
+        _, connected, code = await connect(owner, conversation)
+        assert not connected
+        assert code == 4429
+        await redis.zadd(socket_slots._key(owner.pk), {"another-process!x": time.time() - 1})
+        communicator, connected, _ = await connect(owner, conversation)
+        assert connected, "a lapsed entry (a process that died) holds no slot"
+        await communicator.disconnect()
+    finally:
+        await redis.aclose()

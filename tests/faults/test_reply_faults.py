@@ -58,7 +58,10 @@ def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
     wait_for(lambda: "save failed; retrying" in app.output(), "the save never met the outage")
     postgres.start()
 
-    final = tab.until(FINAL, within=60)
+    try:
+        final = tab.until(FINAL, within=60)
+    except TimeoutError as error:
+        raise AssertionError(app.output()) from error
     assert "status-completed" in final
     ((_, status, text, _),) = replies(database_url, conversation)
     assert status == "completed"
@@ -103,6 +106,9 @@ def test_a_reply_completes_and_is_saved_while_redis_is_killed(
     assert len(text.split()) >= 500
     tab.send("[[sim tps=0]] Still there?")
     assert "status-completed" in tab.until(FINAL), "turns go on without Redis"
+    another = Tab.open(app, conversation)
+    another.send("[[sim tps=0]] A new tab, too")
+    assert "status-completed" in another.until(FINAL), "sockets connect without Redis"
     assert copies_without_row(database_url, simulator_process) == []
     redis_server.start()
 
