@@ -40,10 +40,10 @@ async def test_a_tab_that_missed_a_turn_started_elsewhere_is_shown_it(
     conversation = await conversation_on(owner, make_sim_deployment, options="tps=400,words=8")
     first, _, _ = await connect(owner, conversation)
     await first.send_to(text_data=send_payload("Seen by both"))
-    await receive_until(first, r"status-completed")
+    await receive_until(first, r"message-assistant status-completed")
     seen = await wait_for_reply(conversation)
     await first.send_to(text_data=send_payload("Sent while the laptop slept"))
-    await receive_until(first, r"status-completed")
+    await receive_until(first, r"message-assistant status-completed")
     await first.disconnect()
 
     woken = await connect_after(owner, conversation, after=seen.pk)

@@ -298,7 +298,7 @@ async def test_reconnecting_mid_stream_catches_up_and_follows(
     await first.disconnect()
 
     second, _, _ = await connect(owner, conversation)
-    frames = await receive_until(second, r"status-completed")
+    frames = await receive_until(second, r"message-assistant status-completed")
     assert 'hx-swap-oob="outerHTML">' in frames, "the text so far replaces the stale page"
     await second.disconnect()
 
@@ -341,7 +341,7 @@ async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) 
     payload = send_payload("Only once")
     await communicator.send_to(text_data=payload)
     await communicator.send_to(text_data=payload)
-    await receive_until(communicator, r"status-completed")
+    await receive_until(communicator, r"message-assistant status-completed")
     await wait_for_reply(conversation)
     await communicator.disconnect()
     assert await Message.objects.filter(conversation=conversation).acount() == 2
@@ -373,7 +373,7 @@ async def test_bad_payloads_get_a_clear_error_and_the_socket_stays_open(
     assert expected in frame
     assert 'role="alert"' in frame
     await communicator.send_to(text_data=send_payload("Still here"))
-    await receive_until(communicator, r"status-completed")
+    await receive_until(communicator, r"message-assistant status-completed")
     await communicator.disconnect()
 
 

@@ -71,7 +71,7 @@ async def test_signing_out_in_another_tab_closes_that_sessions_sockets(
     # The other session's tab stays, and the reply goes on like a closed tab's.
     reply = await wait_for_reply(conversation)
     assert reply.status == Message.Status.COMPLETED
-    await receive_until(elsewhere, r"status-completed")
+    await receive_until(elsewhere, r"message-assistant status-completed")
     await elsewhere.disconnect()
 
 
@@ -140,7 +140,7 @@ async def test_an_expired_session_is_refused_at_the_next_frame(
     conversation = await conversation_on(owner, make_sim_deployment, options="tps=400,words=5")
     communicator, _, _ = await connect(owner, conversation, session_key=session_key)
     await communicator.send_to(text_data=send_payload("First"))
-    await receive_until(communicator, r"status-completed")
+    await receive_until(communicator, r"message-assistant status-completed")
     reply = await wait_for_reply(conversation)
 
     await Session.objects.filter(session_key=session_key).aupdate(

@@ -17,9 +17,10 @@ import psycopg
 import requests
 from websockets.sync.client import ClientConnection, connect
 
+from chat.simulator.testing import SimulatorServer
 from tests.faults.conftest import REPO, USERNAME, Process, app_env, sign_in
 
-SIMULATOR_KEY = "sim-key"  # manage.py simulator's default key
+SIMULATOR_KEY = "sim-key"  # the simulator's default key
 FINAL = r"message-assistant status-(completed|cancelled|incomplete|failed)"
 
 
@@ -27,7 +28,7 @@ def app_settings(**extra: str) -> dict[str, str]:
     return {"SIMULATOR_API_KEY": SIMULATOR_KEY, "ALLOW_LOOPBACK_ENDPOINTS": "true", **extra}
 
 
-def add_conversation(database_url: str, simulator: Process, options: str) -> int:
+def add_conversation(database_url: str, simulator: SimulatorServer, options: str) -> int:
     """A simulator deployment with these options, and a conversation of USERNAME on it."""
     env = app_env(database_url=database_url, redis_url="", **app_settings())
     code = f"""
@@ -98,9 +99,8 @@ class Tab:
         self._stack.close()
 
 
-def upstream_creates(simulator: Process) -> list[dict[str, Any]]:
-    response = requests.get(f"{simulator.base_url}/_simulator/requests?op=create", timeout=10)
-    return list(response.json()["data"])
+def upstream_creates(simulator: SimulatorServer) -> list[dict[str, Any]]:
+    return simulator.requests(op="create")
 
 
 def query(database_url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -121,7 +121,7 @@ def replies(database_url: str, conversation_id: int) -> list[tuple[int, str, str
     ]
 
 
-def copies_without_row(database_url: str, simulator: Process) -> list[str]:
+def copies_without_row(database_url: str, simulator: SimulatorServer) -> list[str]:
     """Response ids the upstream stored that have no ledger row: the goal is none."""
     stored = [
         r["response_id"]

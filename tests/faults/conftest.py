@@ -515,24 +515,3 @@ def start_app(start_process: Callable[..., Process]) -> Callable[..., Process]:
         return app
 
     return start
-
-
-@pytest.fixture
-def simulator_process(start_process: Callable[..., Process]) -> Process:
-    """The Responses API simulator as its own process (``manage.py simulator``), fast replies."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "manage.py",
-        "simulator",
-        "--port",
-        str(port),
-        "--ttft-ms",
-        "0",
-        "--tps",
-        "0",
-    ]
-    simulator = start_process("simulator", command, env=app_env(database_url="", redis_url=""))
-    simulator.port = port
-    simulator.wait_until(lambda: _listening(port), "the simulator did not listen")
-    return simulator

@@ -25,9 +25,9 @@ LONG = "tps=150,words=600"  # about 4 s of streaming
 
 
 def test_a_reply_survives_postgresql_restarting_mid_reply(
-    postgres, database_url, simulator_process, start_app
+    postgres, database_url, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, LONG)
+    conversation = add_conversation(database_url, clean_simulator, LONG)
     app = start_app(database_url=database_url, **app_settings())
     tab = Tab.open(app, conversation)
     tab.send("Tell me a long story")
@@ -41,14 +41,14 @@ def test_a_reply_survives_postgresql_restarting_mid_reply(
     assert status == "completed"
     assert len(text.split()) >= 500, "the whole reply was kept"
     assert response_id
-    assert copies_without_row(database_url, simulator_process) == []
-    assert len(upstream_creates(simulator_process)) == 1
+    assert copies_without_row(database_url, clean_simulator) == []
+    assert len(upstream_creates(clean_simulator)) == 1
 
 
 def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
-    postgres, database_url, simulator_process, start_app
+    postgres, database_url, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, "tps=300,words=300")
+    conversation = add_conversation(database_url, clean_simulator, "tps=300,words=300")
     app = start_app(database_url=database_url, **app_settings(CHAT_SAVE_RETRY_SECONDS="120"))
     tab = Tab.open(app, conversation)
     tab.send("Go on")
@@ -66,13 +66,13 @@ def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
     ((_, status, text, _),) = replies(database_url, conversation)
     assert status == "completed"
     assert len(text.split()) >= 250
-    assert copies_without_row(database_url, simulator_process) == []
+    assert copies_without_row(database_url, clean_simulator) == []
 
 
 def test_a_turn_while_postgresql_is_down_gets_words_and_asks_nobody(
-    postgres, database_url, simulator_process, start_app
+    postgres, database_url, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, "tps=0,words=20")
+    conversation = add_conversation(database_url, clean_simulator, "tps=0,words=20")
     app = start_app(database_url=database_url, **app_settings())
     tab = Tab.open(app, conversation)
     postgres.stop()
@@ -81,18 +81,18 @@ def test_a_turn_while_postgresql_is_down_gets_words_and_asks_nobody(
     notice = tab.until(r'role="alert"')
     assert "cannot reach its database" in notice
     assert "still in the box" in notice
-    assert upstream_creates(simulator_process) == [], "no request the turn could not record"
+    assert upstream_creates(clean_simulator) == [], "no request the turn could not record"
 
     postgres.start()
     tab.send("And now?")
     assert "status-completed" in tab.until(FINAL), "the same socket works again"
-    assert len(upstream_creates(simulator_process)) == 1
+    assert len(upstream_creates(clean_simulator)) == 1
 
 
 def test_a_reply_completes_and_is_saved_while_redis_is_killed(
-    postgres, database_url, redis_server, simulator_process, start_app
+    postgres, database_url, redis_server, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, LONG)
+    conversation = add_conversation(database_url, clean_simulator, LONG)
     app = start_app(database_url=database_url, redis_url=redis_server.url, **app_settings())
     tab = Tab.open(app, conversation)
     tab.send("Tell me a long story")
@@ -109,16 +109,16 @@ def test_a_reply_completes_and_is_saved_while_redis_is_killed(
     another = Tab.open(app, conversation)
     another.send("[[sim tps=0]] A new tab, too")
     assert "status-completed" in another.until(FINAL), "sockets connect without Redis"
-    assert copies_without_row(database_url, simulator_process) == []
+    assert copies_without_row(database_url, clean_simulator) == []
     redis_server.start()
 
 
 def test_a_tab_that_never_reads_slows_nobody(
-    postgres, database_url, simulator_process, start_app
+    postgres, database_url, clean_simulator, start_app
 ) -> None:
     """A raw socket that never reads sits beside a tab that does; a long reply goes to the
     second at once, and is saved, while the first is dropped for falling behind."""
-    conversation = add_conversation(database_url, simulator_process, "tps=0,words=20000")
+    conversation = add_conversation(database_url, clean_simulator, "tps=0,words=20000")
     app = start_app(database_url=database_url, **app_settings(CHAT_WATCHER_MAX_BYTES="65536"))
     reader = Tab.open(app, conversation)
     stuck = socket.socket()
@@ -145,9 +145,9 @@ def test_a_tab_that_never_reads_slows_nobody(
 
 
 def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
-    postgres, database_url, simulator_process, start_app
+    postgres, database_url, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, LONG)
+    conversation = add_conversation(database_url, clean_simulator, LONG)
     app = start_app(database_url=database_url, **app_settings())
     tab = Tab.open(app, conversation)
     tab.send("Tell me a long story")
@@ -156,7 +156,7 @@ def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
     os.kill(app.process.pid, signal.SIGKILL)
     app.process.wait(timeout=10)
 
-    assert copies_without_row(database_url, simulator_process) == []
+    assert copies_without_row(database_url, clean_simulator) == []
     rows = query(database_url, "SELECT state, conversation_id FROM chat_storedresponse")
     assert rows == [("live", conversation)], "a row the retention sweep can finish"
     ((_, status, _, _),) = replies(database_url, conversation)
@@ -165,9 +165,9 @@ def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
 
 @pytest.mark.parametrize("action", ["follow", "stop"])
 def test_a_tab_on_another_process_follows_and_stops_a_reply_over_redis(
-    postgres, database_url, redis_server, simulator_process, start_app, action
+    postgres, database_url, redis_server, clean_simulator, start_app, action
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, LONG)
+    conversation = add_conversation(database_url, clean_simulator, LONG)
     settings = app_settings()
     first = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
     second = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
@@ -184,13 +184,13 @@ def test_a_tab_on_another_process_follows_and_stops_a_reply_over_redis(
         assert replies(database_url, conversation)[0][1] == "cancelled"
     else:
         assert "status-completed" in there.until(FINAL, within=60)
-    assert copies_without_row(database_url, simulator_process) == []
+    assert copies_without_row(database_url, clean_simulator) == []
 
 
 def test_a_tab_on_another_process_catches_up_when_redis_lost_the_finish(
-    postgres, database_url, redis_server, simulator_process, start_app
+    postgres, database_url, redis_server, clean_simulator, start_app
 ) -> None:
-    conversation = add_conversation(database_url, simulator_process, "tps=150,words=300")
+    conversation = add_conversation(database_url, clean_simulator, "tps=150,words=300")
     settings = app_settings(CHAT_REMOTE_POLL_SECONDS="0.5")
     first = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
     second = start_app(database_url=database_url, redis_url=redis_server.url, **settings)
