@@ -45,7 +45,7 @@ def test_a_reply_survives_postgresql_restarting_mid_reply(
     assert len(upstream_creates(clean_simulator)) == 1
 
 
-def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
+def test_a_reply_that_ends_while_postgresql_is_stopped_is_saved_when_it_returns(
     postgres, database_url, clean_simulator, start_app
 ) -> None:
     conversation = add_conversation(database_url, clean_simulator, "tps=300,words=300")
@@ -54,7 +54,7 @@ def test_a_reply_that_ends_while_postgresql_is_down_is_saved_when_it_returns(
     tab.send("Go on")
     tab.until(STREAMING)
 
-    postgres.kill()
+    postgres.stop()
     wait_for(lambda: "save failed; retrying" in app.output(), "the save never met the outage")
     postgres.start()
 
