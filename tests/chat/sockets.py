@@ -33,7 +33,7 @@ async def connect(
 
 
 async def receive_until(
-    communicator: WebsocketCommunicator, pattern: str, *, within: float = 5
+    communicator: WebsocketCommunicator, pattern: str, *, within: float = 15
 ) -> str:
     """Collect frames until one matches ``pattern``; returns everything received."""
     received: list[str] = []
@@ -46,8 +46,9 @@ async def receive_until(
             return "".join(received)
 
 
-async def wait_for_reply(conversation: Conversation) -> Message:
-    for _ in range(200):
+async def wait_for_reply(conversation: Conversation, *, within: float = 15) -> Message:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
         reply = await Message.objects.filter(
             conversation=conversation, role=Message.Role.ASSISTANT
         ).alast()

@@ -127,7 +127,7 @@ async def test_the_model_is_asked_while_the_turn_is_being_saved(
     turn_start = services.turn_start
 
     def slow_turn_start(**arguments):
-        deadline = time.monotonic() + 1
+        deadline = time.monotonic() + 5
         while len(creates(clean_simulator)) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         asked_during_save.append(len(creates(clean_simulator)) == 2)
