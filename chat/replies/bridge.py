@@ -3,15 +3,13 @@
 Those tabs reach the reply through its conversation's control group, to stop it or to say
 they watch it (only then is progress published, coalesced, to the conversation's tabs group).
 Deltas never travel through the layer. The layer is Redis in production, and Redis may go
-away: every call here survives that, and the reply goes on without it; the listener joins its
-group again once the layer answers, and tabs elsewhere catch up from the database.
+away: the layer (``config.channel_layer``) then logs and drops what is sent and waits to
+receive, the reply goes on without it, and tabs elsewhere catch up from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -20,11 +18,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
-
 # Identifies this process in channel-layer events, so it can ignore its own.
 PROCESS_ID = uuid.uuid4().hex
-_RETRY_MAX = 5.0
 
 
 def tabs_group(conversation_id: int) -> str:
@@ -35,17 +30,12 @@ def control_group(conversation_id: int) -> str:
     return f"chat.reply-control.{conversation_id}"
 
 
-async def layer_send(group: str, event: dict[str, Any]) -> bool:
-    """Send to a group, or log and carry on when the layer cannot be reached."""
+async def layer_send(group: str, event: dict[str, Any]) -> None:
+    """Send to a group; while Redis is down the layer logs and drops it
+    (``config.channel_layer``)."""
     layer = get_channel_layer()
-    if layer is None:
-        return False
-    try:
+    if layer is not None:
         await layer.group_send(group, event)
-    except Exception:
-        logger.warning("channel layer unreachable: %s to %s not sent", event.get("type"), group)
-        return False
-    return True
 
 
 class Bridge:
@@ -63,7 +53,7 @@ class Bridge:
         self._text = text
         self._remote_watchers = False
         self._last_progress = 0.0
-        self._publishing: set[asyncio.Task[bool]] = set()
+        self._publishing: set[asyncio.Task[None]] = set()
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "message_id": self.message_id, "origin": PROCESS_ID, **fields}
@@ -88,30 +78,18 @@ class Bridge:
         await layer_send(tabs_group(self.conversation_id), self._event("reply.finished"))
 
     async def listen(self) -> None:
-        """Until cancelled: act on stop and watch requests from other processes, rejoining the
-        control group whenever the layer comes back after failing."""
+        """Until cancelled: act on stop and watch requests from other processes. The layer
+        itself waits out a Redis outage and joins the group again when Redis is back."""
         layer = get_channel_layer()
         if layer is None:
             return
-        delay = 0.1
-        while True:
-            channel = ""
-            try:
-                channel = await layer.new_channel()
-                await layer.group_add(control_group(self.conversation_id), channel)
-                delay = 0.1
-                while True:
-                    self._handle(await layer.receive(channel))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("message %s: channel layer unreachable; retrying", self.message_id)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-            finally:
-                if channel:
-                    with contextlib.suppress(Exception):
-                        await layer.group_discard(control_group(self.conversation_id), channel)
+        channel = await layer.new_channel()
+        await layer.group_add(control_group(self.conversation_id), channel)
+        try:
+            while True:
+                self._handle(await layer.receive(channel))
+        finally:
+            await layer.group_discard(control_group(self.conversation_id), channel)
 
     def _handle(self, event: dict[str, Any]) -> None:
         if event.get("message_id") != self.message_id:
