@@ -47,18 +47,20 @@ def _forget(reply: ActiveReply) -> None:
 
 def reply_early(conversation: Conversation, text: str, *, user: User) -> EarlyRequest | None:
     """Send the turn's request now if the conversation, as this process last saw it,
-    continues from a usable stored head with no reply in flight here; else None.
+    continues from a usable stored head with no reply in flight here; else None. A reply whose
+    final frame is out counts as settled even while it tidies up (the tab may already send).
 
     Never where the turn may be refused for what it costs: a deployment with a daily quota,
     or a user at the rate limit (one cache read), since an abandoned request still costs its
     input tokens."""
     deployment = conversation.deployment
+    in_flight = _active.get(conversation.pk)
     if (
         not settings.CHAT_EARLY_REQUEST
         or deployment is None
         or not deployment.enabled
         or deployment.daily_token_quota
-        or conversation.pk in _active
+        or (in_flight is not None and not in_flight.settled)
         or not conversation.head_usable_for(deployment)
         or rate_limit_reached(user=user)
     ):

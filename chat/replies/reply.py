@@ -92,6 +92,11 @@ class ActiveReply:
         if self.ran and self.task is not None and not self.task.done():
             self.task.cancel()
 
+    @property
+    def settled(self) -> bool:
+        """Saved and its final frame sent: what is left (bridge, ledger) keeps no turn waiting."""
+        return self.phase is Phase.DONE
+
     def shut_down(self, *, save_within: float) -> None:
         """The server is stopping: stop streaming; what was written is saved within
         ``save_within`` seconds (a database that stays down cannot hold the process)."""

@@ -147,6 +147,47 @@ async def test_the_model_is_asked_while_the_turn_is_being_saved(
     assert await Message.objects.filter(conversation=conversation, text="Second").aexists()
 
 
+async def test_a_turn_sent_while_the_last_reply_tidies_up_is_still_asked_early(
+    owner, conversation, clean_simulator, monkeypatch, early_requests
+) -> None:
+    """The final frame goes out before the reply has told other processes it is done; a person
+    who sends at once still gets the early request (a slow Redis publish is no reason to wait
+    for the database)."""
+    from chat import services
+    from chat.replies.bridge import Bridge
+
+    tidy = asyncio.Event()
+    finished = Bridge.finished
+    turn_start = services.turn_start
+    asked_during_save: list[bool] = []
+
+    async def slow_finished(self: Bridge) -> None:
+        await tidy.wait()
+        await finished(self)
+
+    def slow_turn_start(**arguments):
+        deadline = time.monotonic() + 5
+        while len(creates(clean_simulator)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_during_save.append(len(creates(clean_simulator)) == 2)
+        tidy.set()
+        return turn_start(**arguments)
+
+    monkeypatch.setattr(Bridge, "finished", slow_finished)
+    communicator, _, _ = await connect(owner, conversation)
+    await send_and_wait(communicator, conversation, "First")
+    first_reply = replies.active_reply(conversation.pk)
+    assert first_reply is not None, "the first reply is still tidying up"
+    assert first_reply.settled
+    monkeypatch.setattr(services, "turn_start", slow_turn_start)
+    second = await send_and_wait(communicator, conversation, "Second")
+    await communicator.disconnect()
+
+    assert asked_during_save == [True]
+    assert second.status == Message.Status.COMPLETED
+    assert len(creates(clean_simulator)) == 2, "the early request was the one used"
+
+
 async def test_a_replayed_send_forgets_its_early_request(
     owner, conversation, clean_simulator, early_requests
 ) -> None:
