@@ -7,7 +7,45 @@ from django.http import HttpRequest
 
 from accounts.models import User
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin[User]):
+    """Where each account comes from: Microsoft Entra ID (its tenant, object id and roles, all
+    set by sign-in and not editable here) or a local password."""
+
+    list_display = (
+        "username",
+        "full_name",
+        "email",
+        "source",
+        "is_staff",
+        "is_active",
+        "last_login",
+    )
+    list_filter = (*UserAdmin.list_filter, "last_entra_sign_in")
+    search_fields = (*UserAdmin.search_fields, "entra_object_id")
+    readonly_fields = ("entra_tenant_id", "entra_object_id", "entra_roles", "last_entra_sign_in")
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        (
+            "Microsoft Entra ID",
+            {
+                "fields": readonly_fields,
+                "description": "Set at each sign-in from the ID token; roles are managed in "
+                "Entra ID (app roles), not here.",
+            },
+        ),
+    )
+
+    @admin.display(description="name")
+    def full_name(self, user: User) -> str:
+        return user.get_full_name()
+
+    @admin.display(description="signs in with")
+    def source(self, user: User) -> str:
+        return "Microsoft Entra ID" if user.signs_in_with_entra else "local password"
+
+
 admin.site.site_header = "Chat administration"
 admin.site.site_title = "Chat admin"
 

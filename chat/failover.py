@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts.models import User
 from chat.models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,10 @@ def _key(kind: str, deployment: Deployment) -> str:
     return f"chat:failover:{kind}:{deployment.pk}"
 
 
-def failover_candidates(deployment: Deployment) -> list[Deployment]:
-    """The deployments to try for a turn, in order: ``deployment``, then the enabled members of
-    its failover group serving the same model, by priority; members cooling down are left out.
+def failover_candidates(deployment: Deployment, *, user: User) -> list[Deployment]:
+    """The deployments to try for ``user``'s turn, in order: ``deployment``, then the enabled
+    members of its failover group serving the same model that the user may use, by priority;
+    members cooling down are left out.
 
     When every one of them is cooling down, ``deployment`` alone is returned: a turn is always
     tried somewhere. One query (none without a group) and one cache round trip.
@@ -57,9 +59,8 @@ def failover_candidates(deployment: Deployment) -> list[Deployment]:
     members = [deployment]
     if deployment.failover_group:
         members += list(
-            Deployment.objects.filter(
-                failover_group=deployment.failover_group, model=deployment.model, enabled=True
-            )
+            Deployment.objects.usable_by(user)
+            .filter(failover_group=deployment.failover_group, model=deployment.model)
             .exclude(pk=deployment.pk)
             .order_by("priority", "name", "pk")
         )

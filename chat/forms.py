@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
+from accounts.models import User
 from chat.models import Conversation, Deployment
 
 SEARCH_MAX_CHARS = 200
@@ -97,9 +98,9 @@ class NewConversationForm(MessageForm):
         ),
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        deployments = Deployment.objects.filter(enabled=True).order_by("-is_default", "name")
+        deployments = Deployment.objects.usable_by(user).order_by("-is_default", "name")
         field = self.fields["deployment"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = deployments

@@ -38,6 +38,7 @@ class DeploymentForm(forms.ModelForm[Deployment]):
             "failover_group",
             "priority",
             "daily_token_quota",
+            "allowed_groups",
             "enabled",
             "is_default",
         )

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 MAX_REMOTE_RETENTION_HOURS = 720  # Azure keeps stored responses for 30 days.
 
 
+class DeploymentQuerySet(models.QuerySet["Deployment"]):
+    def usable_by(self, user: User) -> DeploymentQuerySet:
+        """The enabled deployments ``user`` may chat with: those limited to no group, and
+        those limited to a group of theirs (an Entra ID app role mirrored as a group, or a
+        local group)."""
+        open_to_user = Deployment.objects.filter(
+            Q(allowed_groups=None) | Q(allowed_groups__in=user.groups.all())
+        ).values("pk")
+        return self.filter(enabled=True, pk__in=open_to_user)
+
+
 class Deployment(models.Model):
     class AuthMode(models.TextChoices):
         API_KEY = "api_key", "API key"
@@ -93,6 +104,14 @@ class Deployment(models.Model):
         help_text="Set when the app itself switched the deployment off; cleared when enabled.",
     )
     is_default = models.BooleanField("default", default=False)
+    allowed_groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="deployments",
+        verbose_name="limited to groups",
+        help_text="Only members of these groups may use it (an Entra ID app role arrives as "
+        "a group of the same name); none: everyone may.",
+    )
     daily_token_quota = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -101,6 +120,8 @@ class Deployment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeploymentQuerySet.as_manager()
 
     class Meta:
         ordering: ClassVar = ["priority", "name"]
@@ -116,6 +137,9 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def usable_by(self, user: User) -> bool:
+        return Deployment.objects.usable_by(user).filter(pk=self.pk).exists()
 
     def clean(self) -> None:
         if self.model in REFUSED_MODELS:

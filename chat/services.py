@@ -70,15 +70,27 @@ def new_client_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def deployment_default() -> Deployment | None:
-    return Deployment.objects.filter(enabled=True).order_by("-is_default", "priority", "pk").first()
+def deployment_default(*, user: User) -> Deployment | None:
+    return Deployment.objects.usable_by(user).order_by("-is_default", "priority", "pk").first()
 
 
-def deployment_for(conversation: Conversation) -> Deployment | None:
-    """The deployment that answers the conversation's next turn."""
+def deployment_for(conversation: Conversation, *, user: User) -> Deployment | None:
+    """The deployment that answers the conversation's next turn: its own while enabled, else
+    the default of those the user may use."""
     if conversation.deployment is not None and conversation.deployment.enabled:
         return conversation.deployment
-    return deployment_default()
+    return deployment_default(user=user)
+
+
+def _refuse_not_allowed(*, user: User, deployment: Deployment | None) -> None:
+    """A deployment limited to groups the user is no longer in (a role removed in Entra ID):
+    the conversation stays readable, and its next turn is refused with the way out."""
+    if deployment is not None and not deployment.usable_by(user):
+        raise TurnRefused(
+            f"You no longer have access to {deployment.name}. Your conversation is kept; "
+            "start a new chat to continue with a model you may use.",
+            code="deployment_not_allowed",
+        )
 
 
 def messages_page(
@@ -191,7 +203,7 @@ def _refuse_over_quota(*, user: User, deployment: Deployment | None) -> None:
     if deployment is None:
         return
     if deployment.failover_group:
-        deployment = failover_candidates(deployment)[0]
+        deployment = failover_candidates(deployment, user=user)[0]
     if refusal := quota_refusal(user=user, deployment=deployment):
         raise TurnRefused(refusal, code="quota_exceeded")
 
@@ -227,7 +239,8 @@ def turn_start(
                 .first()
             )
             if reply is not None:
-                return Turn(conversation, deployment_for(conversation), repeated, reply, False)
+                deployment = deployment_for(conversation, user=user)
+                return Turn(conversation, deployment, repeated, reply, False)
         in_flight = [m for m in existing if m.in_flight and not _abandon_if_orphaned(m, now=now)]
         if in_flight:
             raise TurnRefused(
@@ -235,7 +248,8 @@ def turn_start(
                 "or press Stop, then send again.",
                 code="reply_in_flight",
             )
-        deployment = deployment_for(conversation)
+        deployment = deployment_for(conversation, user=user)
+        _refuse_not_allowed(user=user, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
         user_message = Message.objects.create(
             conversation=conversation,
@@ -285,7 +299,8 @@ def turn_retry(
             raise TurnRefused("This reply is still being written.", code="reply_in_flight")
         if last.reply_to is None:
             raise TurnRefused("This reply has no question to ask again.", code="no_question")
-        deployment = deployment_for(conversation)
+        deployment = deployment_for(conversation, user=user)
+        _refuse_not_allowed(user=user, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
         _refuse_over_rate_limit(user=user)
         last.status = Message.Status.PENDING

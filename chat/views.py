@@ -47,7 +47,7 @@ def _sidebar_context(
 
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    form = NewConversationForm()
+    form = NewConversationForm(user=request.user)
     return render(request, "chat/home.html", {"form": form, **_sidebar_context(request)})
 
 
@@ -119,7 +119,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversationForm:
-    form = NewConversationForm(request.POST)
+    form = NewConversationForm(request.POST, user=request.user)
     form.is_valid()
     return form
 
@@ -133,11 +133,13 @@ def _conversation_page(
     status: int = 200,
 ) -> HttpResponse:
     chat_messages, has_earlier = services.messages_page(conversation=conversation)
+    deployment = services.deployment_for(conversation, user=request.user)
     in_flight = next((m for m in reversed(chat_messages) if m.in_flight), None)
     # Not "messages": that name belongs to django.contrib.messages (the flash messages).
     context = {
         "conversation": conversation,
-        "deployment": services.deployment_for(conversation),
+        "deployment": deployment,
+        "deployment_allowed": deployment is None or deployment.usable_by(request.user),
         "chat_messages": chat_messages,
         "has_earlier": has_earlier,
         "in_flight_message": in_flight,

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in_methods",
             ],
         },
     },
@@ -201,10 +202,52 @@ AUTH_PASSWORD_VALIDATORS = [
 SIGN_IN_FAILURE_LIMIT: int = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 SIGN_IN_LOCKOUT_MINUTES: int = env.int("SIGN_IN_LOCKOUT_MINUTES", default=15)
 TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Microsoft Entra ID sign-in (accounts.entra_*): on when the tenant, client id and secret are
+# all set. ENTRA_AUTHORITY defaults to the tenant's v2.0 authority; its discovery document names
+# the issuer and endpoints. https only, except a loopback address (the tests' local provider).
+ENTRA_TENANT_ID: str = env.str("ENTRA_TENANT_ID", default="")
+ENTRA_CLIENT_ID: str = env.str("ENTRA_CLIENT_ID", default="")
+ENTRA_CLIENT_SECRET: str = env.str("ENTRA_CLIENT_SECRET", default="")
+ENTRA_AUTHORITY: str = env.str(
+    "ENTRA_AUTHORITY", default=f"https://login.microsoftonline.com/{ENTRA_TENANT_ID}/v2.0"
+).rstrip("/")
+ENTRA_ENABLED = bool(ENTRA_TENANT_ID and ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET)
+ENTRA_ALLOW_GUESTS: bool = env.bool("ENTRA_ALLOW_GUESTS", default=False)
+ENTRA_SIGN_OUT: bool = env.bool("ENTRA_SIGN_OUT", default=False)
+ENTRA_USER_ROLE: str = env.str("ENTRA_USER_ROLE", default="Chat.User")
+ENTRA_ADMIN_ROLE: str = env.str("ENTRA_ADMIN_ROLE", default="Chat.Admin")
+ENTRA_SESSION_HOURS: int = env.int("ENTRA_SESSION_HOURS", default=8)
+ENTRA_HTTP_TIMEOUT: float = env.float("ENTRA_HTTP_TIMEOUT", default=10.0)
+# The password form (ours and the admin's, which is ours too). Off in production with Entra ID,
+# so there is no second way in.
+LOCAL_SIGN_IN: bool = env.bool("LOCAL_SIGN_IN", default=True)
+if ENTRA_ENABLED:
+    from accounts.entra_config import check_authority
+
+    check_authority(ENTRA_AUTHORITY)
+elif not LOCAL_SIGN_IN:
+    raise ImproperlyConfigured(
+        "LOCAL_SIGN_IN=false needs Microsoft Entra ID sign-in: set ENTRA_TENANT_ID, "
+        "ENTRA_CLIENT_ID and ENTRA_CLIENT_SECRET, or nobody could sign in."
+    )
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_SIGN_IN else []),
+    *(["accounts.entra_backend.EntraBackend"] if ENTRA_ENABLED else []),
 ]
+# mozilla-django-oidc runs the authorization-code flow (state, nonce and PKCE kept in the
+# session); accounts.entra_config supplies the endpoints from the discovery document.
+OIDC_RP_CLIENT_ID = ENTRA_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = ENTRA_CLIENT_SECRET
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid profile email"
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_TIMEOUT = ENTRA_HTTP_TIMEOUT
+OIDC_AUTHENTICATION_CALLBACK_URL = "entra_callback"
+OIDC_CREATE_USER = True
 AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

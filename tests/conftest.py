@@ -1,5 +1,6 @@
 import pytest
 
+from tests.entra_fixtures import entra, oidc_provider  # noqa: F401  (sign-in and browser tests)
 from tests.factories import PASSWORD, UserFactory
 from tests.simulator_fixtures import *  # noqa: F403  (fixtures shared by chat and browser tests)
 

@@ -80,3 +80,52 @@ def test_logs_never_carry_an_api_key(debug: str) -> None:
     assert "[redacted]" in result.stderr
     if debug == "false":
         assert result.stderr.strip().splitlines()[-1].startswith("{")
+
+
+ENTRA = {
+    "ENTRA_TENANT_ID": "11111111-2222-3333-4444-555555555555",
+    "ENTRA_CLIENT_ID": "client",
+    "ENTRA_CLIENT_SECRET": "secret",
+}
+SHOW_BACKENDS = (
+    "from django.conf import settings; print(settings.AUTHENTICATION_BACKENDS); "
+    "print(settings.ENTRA_AUTHORITY)"
+)
+
+
+def test_entra_sign_in_defaults_to_the_tenants_authority_beside_passwords() -> None:
+    result = _manage("shell", "-c", SHOW_BACKENDS, **ENTRA)
+    assert result.returncode == 0, result.stderr
+    assert "django.contrib.auth.backends.ModelBackend" in result.stdout
+    assert "accounts.entra_backend.EntraBackend" in result.stdout
+    assert f"https://login.microsoftonline.com/{ENTRA['ENTRA_TENANT_ID']}/v2.0" in result.stdout
+
+
+def test_local_sign_in_off_removes_the_password_backend() -> None:
+    result = _manage("shell", "-c", SHOW_BACKENDS, LOCAL_SIGN_IN="false", **ENTRA)
+    assert result.returncode == 0, result.stderr
+    assert "ModelBackend" not in result.stdout
+    assert "accounts.entra_backend.EntraBackend" in result.stdout
+
+
+def test_local_sign_in_off_without_entra_refuses_to_start() -> None:
+    result = _manage("check", LOCAL_SIGN_IN="false")
+    assert result.returncode != 0
+    assert "LOCAL_SIGN_IN=false needs Microsoft Entra ID" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("authority", "accepted"),
+    [
+        ("http://login.example.org/tenant/v2.0", False),
+        ("ftp://login.example.org", False),
+        ("http://127.0.0.1:8123", True),
+        ("http://localhost:8123", True),
+        ("https://login.microsoftonline.us/tenant/v2.0", True),
+    ],
+)
+def test_the_authority_is_https_except_on_loopback(authority: str, accepted: bool) -> None:
+    result = _manage("check", ENTRA_AUTHORITY=authority, **ENTRA)
+    assert (result.returncode == 0) is accepted, result.stderr
+    if not accepted:
+        assert "ENTRA_AUTHORITY must be an https:// URL" in result.stderr

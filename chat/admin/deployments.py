@@ -43,6 +43,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
     )
     list_filter = ("enabled", "model", "region", "store_policy", "auth_mode", "failover_group")
     search_fields = ("name", "deployment_name", "endpoint", "failover_group")
+    filter_horizontal = ("allowed_groups",)
     readonly_fields = ("credentials", "disabled_reason", "created_at", "updated_at")
     actions = ("test_connection", "delete_remote_copies")
     fieldsets = (
@@ -61,6 +62,14 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
             {"fields": ("store_policy", "remote_retention_hours")},
         ),
         ("Conversations", {"fields": ("default_instructions", "daily_token_quota")}),
+        (
+            "Who may use it",
+            {
+                "fields": ("allowed_groups",),
+                "description": "Limit it to groups: Entra ID app roles arrive as groups of "
+                "the same name at each sign-in. With none, everyone may use it.",
+            },
+        ),
         (
             "Failover",
             {

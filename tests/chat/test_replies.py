@@ -1,6 +1,7 @@
 """The relay between a reply's deltas and the tabs watching it, and early requests."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -197,7 +198,7 @@ async def test_no_early_request_where_the_turn_may_not_use_it(
     if why == "head expired":
         conversation.head_created_at = timezone.now() - conversation.deployment.remote_retention
     if why == "reply in flight":
-        registry._active[conversation.pk] = object()  # type: ignore[assignment]
+        registry._active[conversation.pk] = SimpleNamespace(settled=False)  # type: ignore[assignment]
     try:
         assert replies.reply_early(conversation, "Next", user=user) is None
     finally:

@@ -65,7 +65,7 @@ async def test_signing_out_in_another_tab_closes_that_sessions_sockets(
     assert connected
 
     response = await sync_to_async(browser(session_key).post)("/account/sign-out/")
-    assert response.status_code == 200
+    assert response.status_code == 302
 
     await closed_with(signed_out, 4401, "You signed out in another tab")
     # The other session's tab stays, and the reply goes on like a closed tab's.
