@@ -100,3 +100,11 @@ def test_the_admin_signs_in_through_our_page(client: Client, staff_user, passwor
         {"username": staff_user.username, "password": password, "next": "/admin/"},
     )
     assert response["Location"] == "/admin/"
+
+
+def test_no_template_comment_leaks_into_the_page(client: Client) -> None:
+    """Django's {# #} is one line only: a longer one is printed as text on every page."""
+    html = client.get(reverse("login")).content.decode()
+    assert "{#" not in html
+    assert "#}" not in html
+    assert "{% comment" not in html
