@@ -425,3 +425,21 @@ def test_local_sign_in_off_leaves_only_microsoft(
     assert admin_login["Location"].startswith(reverse("login")), "no second way in"
     client.force_login(user)
     assert client.get(reverse("password_change")).status_code == 404
+
+
+def test_the_users_admin_shows_where_each_account_comes_from(
+    client: Client, entra: Provider, staff_user: User
+) -> None:
+    sub = entra.add_person(oid="oid-dora", name="Dora Entra", roles=["Chat.User", "Chat.Beta"])
+    sign_in(Client(), entra, sub)
+    dora = User.objects.get(entra_object_id="oid-dora")
+    client.force_login(staff_user)
+
+    listing = client.get("/admin/accounts/user/").content.decode()
+    assert "Microsoft Entra ID" in listing
+    assert "local password" in listing
+    page = client.get(f"/admin/accounts/user/{dora.pk}/change/").content.decode()
+    assert TENANT in page
+    assert "oid-dora" in page
+    assert "Chat.Beta" in page
+    assert 'name="entra_object_id"' not in page, "set by sign-in, not editable here"
