@@ -152,5 +152,5 @@ def fake_entra_credential(monkeypatch: pytest.MonkeyPatch) -> FakeEntraCredentia
         credential.deployments.append(deployment)
         return credential
 
-    monkeypatch.setattr(llm, "make_credential", make_credential)
+    monkeypatch.setattr(llm.clients, "make_credential", make_credential)
     return credential

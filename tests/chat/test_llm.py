@@ -518,21 +518,39 @@ async def test_client_is_cached_and_rebuilt_when_the_deployment_changes(
     sim_deployment: Deployment,
 ) -> None:
     await collect(sim_deployment)
-    first = llm._clients[sim_deployment.pk]
+    first = llm.clients.sdk_cached(sim_deployment.pk)
+    assert first is not None
     await collect(sim_deployment)
-    assert llm._clients[sim_deployment.pk] is first
+    assert llm.clients.sdk_cached(sim_deployment.pk) is first
 
     sim_deployment.default_instructions = "Changed by an administrator."
     await sim_deployment.asave()
     stale_copy = await Deployment.objects.aget(pk=sim_deployment.pk)
     await collect(sim_deployment)
 
-    second = llm._clients[sim_deployment.pk]
+    second = llm.clients.sdk_cached(sim_deployment.pk)
+    assert second is not None
     assert second is not first
-    assert first.sdk.is_closed()
-    assert not second.sdk.is_closed()
+    assert not first.is_closed(), "a request still using the old client is not cut off"
+    assert second._client is first._client, "both share the loop's connection pool"
     await collect(stale_copy)
-    assert llm._clients[sim_deployment.pk] is second
+    assert llm.clients.sdk_cached(sim_deployment.pk) is second
+
+
+async def test_every_deployment_shares_one_connection_pool_closed_at_shutdown(
+    amake_sim_deployment: Callable[..., Awaitable[Deployment]],
+) -> None:
+    one, two = await amake_sim_deployment(), await amake_sim_deployment()
+    await collect(one)
+    await collect(two)
+    first, second = llm.clients.sdk_cached(one.pk), llm.clients.sdk_cached(two.pk)
+    assert first is not None
+    assert second is not None
+    assert first._client is second._client
+
+    await llm.aclose_clients()
+    assert first.is_closed()
+    assert llm.clients.sdk_cached(one.pk) is None
 
 
 # --- Other requests -------------------------------------------------------------------------
@@ -577,7 +595,7 @@ async def test_cancel_background_response(
     sim_deployment: Deployment, clean_simulator: SimulatorServer
 ) -> None:
     # Only background responses can be cancelled; the app never starts one, so make it here.
-    async with llm._client_for(sim_deployment) as client:
+    async with llm.sdk_client(sim_deployment) as client:
         created = await client.responses.create(
             model=sim_deployment.deployment_name.replace("tps=0", "tps=5"),
             input="Write a long story.",
@@ -634,7 +652,7 @@ async def test_test_connection_works_for_an_unsaved_deployment(
     report = await llm.test_connection(unsaved)
 
     assert report.ok
-    assert None not in llm._clients
+    assert llm.clients.sdk_cached(sim_deployment.pk) is None, "nothing cached for it"
 
 
 # --- Classification without a server --------------------------------------------------------
