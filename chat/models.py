@@ -213,6 +213,7 @@ class Conversation(models.Model):
     )
     head_created_at = models.DateTimeField(null=True, blank=True)
     archived = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -220,7 +221,15 @@ class Conversation(models.Model):
 
     class Meta:
         ordering: ClassVar = ["-updated_at", "-id"]
-        indexes: ClassVar = [models.Index(fields=["owner", "-updated_at"])]
+        indexes: ClassVar = [
+            models.Index(fields=["owner", "-updated_at"]),
+            # The sidebar: the owner's unarchived conversations, pinned first, newest first.
+            models.Index(
+                fields=["owner", "-pinned", "-updated_at"],
+                condition=Q(archived=False),
+                name="chat_conv_sidebar_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         # Not the title: it is made from the person's words, and this name shows in the admin.
@@ -402,3 +411,10 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+# Kept in their own module (this one is long enough); imported here so Django finds them.
+from chat.personal_models import (  # noqa: E402
+    Feedback as Feedback,
+    Preset as Preset,
+)

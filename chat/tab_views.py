@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from chat import fragments
+from chat.feedback import feedback_attach
 from chat.models import Conversation, Message
 
 
@@ -30,10 +31,12 @@ def catch_up(conversation: Conversation, after: int | None) -> tuple[str, Messag
         latest = rows.filter(role=Message.Role.ASSISTANT).first()
         if latest is None or latest.in_flight:
             return "", latest
+        feedback_attach([latest], user_id=conversation.owner_id)
         return fragments.message(latest) + fragments.reply_controls(
             conversation, in_flight_message=None
         ), None
     missed = list(rows.filter(pk__gte=after)[: settings.CHAT_MESSAGES_PER_PAGE])[::-1]
+    feedback_attach(missed, user_id=conversation.owner_id)
     shown = "".join(fragments.message(m) for m in missed if m.pk == after)
     new = [m for m in missed if m.pk > after]
     in_flight = next((m for m in reversed(missed) if m.in_flight), None)

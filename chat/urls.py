@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import keeping_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,4 +17,23 @@ urlpatterns = [
     path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path(
+        "c/<int:conversation_id>/export.<str:extension>",
+        keeping_views.conversation_export,
+        name="conversation_export",
+    ),
+    path("c/export.json", keeping_views.account_export, name="account_export"),
+    path("c/<int:conversation_id>/pin/", keeping_views.conversation_pin, name="conversation_pin"),
+    path(
+        "c/<int:conversation_id>/archive/",
+        keeping_views.conversation_archive,
+        name="conversation_archive",
+    ),
+    path(
+        "c/<int:conversation_id>/messages/<int:message_id>/feedback/",
+        keeping_views.message_feedback,
+        name="message_feedback",
+    ),
+    path("c/<int:conversation_id>/preset/", keeping_views.preset_save, name="preset_save"),
+    path("presets/<int:preset_id>/delete/", keeping_views.preset_delete, name="preset_delete"),
 ]

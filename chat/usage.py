@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
+from chat.charts import Chart, stacked_chart
 from chat.models import Deployment, Message
 
 
@@ -103,50 +104,15 @@ def usage_report(*, start: date, end: date) -> UsageReport:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One day's column: input tokens at the bottom, output tokens stacked on top."""
-
-    day: date
-    tokens: Tokens
-    x: float
-    width: float
-    input_y: float
-    input_height: float
-    output_y: float
-    output_height: float
-
-
-@dataclass(frozen=True, slots=True)
-class Chart:
-    width: int
-    height: int
-    peak: int  # the tallest column's tokens, the chart's full height
-    bars: list[Bar]
-
-
-def usage_chart(days: list[tuple[date, Tokens]], *, width: int = 720, height: int = 160) -> Chart:
-    """The geometry of a stacked bar chart of daily tokens, for an SVG drawn by a template."""
-    peak = max((tokens.total for _, tokens in days), default=0)
-    scale = height / peak if peak else 0.0
-    slot = width / max(len(days), 1)
-    bars = []
-    for index, (day, tokens) in enumerate(days):
-        input_height = tokens.input * scale
-        output_height = tokens.output * scale
-        bars.append(
-            Bar(
-                day=day,
-                tokens=tokens,
-                x=round(index * slot + slot * 0.1, 2),
-                width=round(slot * 0.8, 2),
-                input_y=round(height - input_height, 2),
-                input_height=round(input_height, 2),
-                output_y=round(height - input_height - output_height, 2),
-                output_height=round(output_height, 2),
-            )
-        )
-    return Chart(width=width, height=height, peak=peak, bars=bars)
+def usage_chart(
+    days: list[tuple[date, Tokens]], *, width: int = 720, height: int = 160
+) -> Chart[Tokens]:
+    """Daily tokens as stacked columns: input at the bottom, output on top."""
+    return stacked_chart(
+        [(day, tokens, tokens.input, tokens.output) for day, tokens in days],
+        width=width,
+        height=height,
+    )
 
 
 def tokens_today(*, user: User, deployment: Deployment) -> int:

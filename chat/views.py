@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,8 +13,11 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
 from chat import replies, services
+from chat.feedback import feedback_attach
 from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
-from chat.models import Conversation
+from chat.models import Conversation, Preset
+from chat.presets import preset_picked, preset_start_values, presets_for
+from chat.sidebar import sidebar_page
 from config.unavailable import keeps_draft_when_unavailable
 
 
@@ -38,17 +39,39 @@ def _sidebar_context(
     request: AuthenticatedRequest, *, current: Conversation | None = None
 ) -> dict[str, object]:
     query = SearchForm(request.GET).query()
-    conversations = Conversation.objects.search(owner=request.user, query=query)
-    page = Paginator(
-        conversations.only("pk", "title", "updated_at"), settings.CHAT_CONVERSATIONS_PER_PAGE
-    ).get_page(request.GET.get("page"))
-    return {"page": page, "query": query, "current": current}
+    archived = request.GET.get("view") == "archived"
+    page = sidebar_page(
+        owner=request.user, query=query, archived=archived, number=request.GET.get("page")
+    )
+    return {"page": page, "query": query, "current": current, "archived_view": archived}
+
+
+def _home_context(
+    request: AuthenticatedRequest, *, picked: Preset | None = None
+) -> dict[str, object]:
+    return {
+        "presets": list(presets_for(request.user)),
+        "picked_preset": picked,
+        **_sidebar_context(request),
+    }
 
 
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    form = NewConversationForm(user=request.user)
-    return render(request, "chat/home.html", {"form": form, **_sidebar_context(request)})
+    """The new-chat page; ``?preset=<id>`` starts it from a preset's deployment and
+    instructions."""
+    picked = preset_picked(user=request.user, preset_id=request.GET.get("preset", ""))
+    initial = {}
+    if picked is not None:
+        deployment, instructions = preset_start_values(picked, user=request.user)
+        initial = {
+            "deployment": deployment.pk if deployment else None,
+            "instructions": instructions,
+        }
+    form = NewConversationForm(initial=initial, user=request.user)
+    return render(
+        request, "chat/home.html", {"form": form, **_home_context(request, picked=picked)}
+    )
 
 
 @require_GET
@@ -92,7 +115,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     user = await _signed_in_user(request)
     form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
-        context = await sync_to_async(_sidebar_context)(request)
+        context = await sync_to_async(_home_context)(request)
         return await sync_to_async(render)(
             request, "chat/home.html", {"form": form, **context}, status=400
         )
@@ -110,7 +133,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     except services.TurnRefused as refused:
         # Nothing was kept: the form comes back as it was sent, with the reason.
         form.add_error(None, refused.message)
-        context = await sync_to_async(_sidebar_context)(request)
+        context = await sync_to_async(_home_context)(request)
         return await sync_to_async(render)(
             request, "chat/home.html", {"form": form, **context}, status=429
         )
@@ -134,6 +157,7 @@ def _conversation_page(
 ) -> HttpResponse:
     chat_messages, has_earlier = services.messages_page(conversation=conversation)
     deployment = services.deployment_for(conversation, user=request.user)
+    feedback_attach(chat_messages, user_id=request.user.pk)
     in_flight = next((m for m in reversed(chat_messages) if m.in_flight), None)
     # Not "messages": that name belongs to django.contrib.messages (the flash messages).
     context = {
@@ -173,6 +197,7 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     chat_messages, has_earlier = services.messages_page(
         conversation=conversation, before=int(before)
     )
+    feedback_attach(chat_messages, user_id=request.user.pk)
     return render(
         request,
         "chat/conversation_detail.html#message_batch",

@@ -89,10 +89,10 @@ def test_idle_days_are_in_the_report_and_the_chart_is_stacked_to_scale() -> None
     assert [tokens.total for _, tokens in report.days] == [400, 0, 200, 0]
     assert chart.peak == 400
     tallest, idle, half = chart.bars[:3]
-    assert (tallest.input_height, tallest.output_height) == (75, 25)
-    assert (tallest.input_y, tallest.output_y) == (25, 0)
-    assert (half.input_height, half.output_height, half.output_y) == (25, 25, 50)
-    assert idle.input_height == idle.output_height == 0
+    assert (tallest.lower_height, tallest.upper_height) == (75, 25)
+    assert (tallest.lower_y, tallest.upper_y) == (25, 0)
+    assert (half.lower_height, half.upper_height, half.upper_y) == (25, 25, 50)
+    assert idle.lower_height == idle.upper_height == 0
     assert [bar.x for bar in chart.bars] == [10, 110, 210, 310]
     assert tallest.width == 80
 
@@ -101,7 +101,7 @@ def test_a_chart_of_nothing_has_flat_bars() -> None:
     chart = usage_chart([(date(2026, 3, 1), Tokens())])
 
     assert chart.peak == 0
-    assert chart.bars[0].input_height == 0
+    assert chart.bars[0].lower_height == 0
 
 
 def test_quota_refuses_once_todays_tokens_on_the_deployment_reach_it(

@@ -1,0 +1,104 @@
+"""What people keep beside their conversations: feedback on replies, and presets (assistants).
+
+Imported by ``chat.models``, where Django looks for the app's models.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+class Feedback(models.Model):
+    """A person's thumbs up or down on an assistant reply: one per reply and person.
+
+    The comment is written for the administrators; the conversation's own words reach them only
+    when ``share_conversation`` is ticked.
+    """
+
+    class Rating(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback"
+    )
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    share_conversation = models.BooleanField(
+        "conversation shared",
+        default=False,
+        help_text="The person let the administrators read this conversation.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering: ClassVar = ["-updated_at", "-id"]
+        verbose_name_plural = "feedback"
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["message", "user"], name="one_feedback_per_reply")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on message {self.message_id}"
+
+
+class PresetQuerySet(models.QuerySet["Preset"]):
+    def for_user(self, user: User) -> PresetQuerySet:
+        """The presets ``user`` may pick: everyone's (made by admins) and their own."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(owner__isnull=True) | Q(owner=user))
+
+    def owned_by(self, user: User) -> PresetQuerySet:
+        """Only ``user``'s personal presets: the ones they may delete."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Preset(models.Model):
+    """An assistant to start a chat with: a deployment and its instructions.
+
+    Without an owner it is offered to everyone (administrators define those); with one, it is
+    that person's own, saved from a conversation, and visible to nobody else.
+    """
+
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    deployment = models.ForeignKey(
+        "chat.Deployment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="presets",
+        help_text="Empty, or switched off, means the default deployment.",
+    )
+    instructions = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="presets",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PresetQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["name", "id"]
+        verbose_name = "assistant"
+
+    def __str__(self) -> str:
+        # Personal presets are made from a person's words: only shared ones show their name.
+        return self.name if self.owner_id is None else f"Personal preset {self.pk}"
