@@ -120,3 +120,18 @@ def test_an_entra_app_role_opens_the_deployment_limited_to_it(
     without = Client()
     sign_in(without, entra, entra.add_person(roles=["Chat.User"]))
     assert "GPT-5 pilot" not in without.get("/").content.decode()
+
+
+def test_a_preset_on_a_deployment_the_person_may_not_use_is_not_offered(
+    client: Client, limited: Deployment, pilots: Group, user
+) -> None:
+    from chat.models import Preset
+
+    preset = Preset.objects.create(name="GPT-5 reviewer", deployment=limited)
+    client.force_login(user)
+    assert "GPT-5 reviewer" not in client.get("/").content.decode()
+    picked = client.get(f"/?preset={preset.pk}").content.decode()
+    assert f'value="{limited.pk}" selected' not in picked
+
+    user.groups.add(pilots)
+    assert "GPT-5 reviewer" in client.get("/").content.decode()
