@@ -21,7 +21,8 @@ from tests.factories import DeploymentFactory
 SIMULATOR_KEY_ENV = "SIMULATOR_API_KEY"
 # Simulator options for tests: the whole reply at once.
 FAST_OPTIONS = "ttft_ms=0,tps=0"
-FAKE_ENTRA_TOKEN = "fake-entra-id-access-token"
+# Shaped as Entra ID's access tokens are (a JWT), so the simulator tells it from an API key.
+FAKE_ENTRA_TOKEN = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJjb2duaXRpdmVzZXJ2aWNlcyJ9.c2ln"
 
 
 @pytest.fixture(scope="session")
@@ -33,14 +34,12 @@ def simulator() -> Iterator[SimulatorServer]:
 
 @pytest.fixture(scope="session")
 def strict_simulator() -> Iterator[SimulatorServer]:
-    """A simulator that checks bearer tokens too: only the API key and FAKE_ENTRA_TOKEN pass.
-
-    The default simulator lets any bearer token through (Entra ID tokens cannot be checked
-    offline), which would hide a wrong API key sent as a bearer token.
-    """
+    """A simulator that checks bearer tokens exactly: only the API key and FAKE_ENTRA_TOKEN
+    pass, where the default one lets every JWT-shaped token through (Entra ID tokens cannot be
+    checked offline)."""
     config = SimulatorConfig(
         api_keys=(FAST.api_keys[0], FAKE_ENTRA_TOKEN),
-        accept_any_bearer=False,
+        accept_entra_tokens=False,
         ttft_ms=0,
         tps=0,
     )
@@ -52,7 +51,7 @@ def strict_simulator() -> Iterator[SimulatorServer]:
 def echoing_simulator() -> Iterator[SimulatorServer]:
     """A strict simulator that repeats a wrong key in its 401, as OpenAI's own API does."""
     config = SimulatorConfig(
-        api_keys=FAST.api_keys, accept_any_bearer=False, echo_wrong_key=True, ttft_ms=0, tps=0
+        api_keys=FAST.api_keys, accept_entra_tokens=False, echo_wrong_key=True, ttft_ms=0, tps=0
     )
     with SimulatorServer(config) as server:
         yield server

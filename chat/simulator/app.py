@@ -3,7 +3,9 @@ under ``/_simulator/``. Everything lives in this process's memory; nothing touch
 """
 
 import asyncio
+import base64
 import hmac
+import json
 import math
 import re
 import time
@@ -79,6 +81,21 @@ _LOOPBACK_PREFIXES = ("127.", "::1", "::ffff:127.")
 _SUMMARY_MODES = frozenset({"auto", "concise", "detailed"})
 # Events sent in one write when nothing asks to pause between them.
 _BATCH = 64
+
+
+def looks_like_entra_token(token: str) -> bool:
+    """An Entra ID access token is a JWT: three base64url parts, the first a JSON header naming
+    its algorithm. An API key is never shaped so, so a wrong key sent as a bearer token fails
+    here as it would on Azure."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return False
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and "alg" in header
+
 
 ACCESS_DENIED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -282,7 +299,7 @@ class Simulator:
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
                 return False
-            if self.config.accept_any_bearer:
+            if self.config.accept_entra_tokens and looks_like_entra_token(token):
                 return True
             key = token
         return any(

@@ -8,8 +8,9 @@ THIRTY_DAYS = 30 * 24 * 60 * 60
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
     api_keys: tuple[str, ...] = ("sim-key",)
-    # Entra ID tokens cannot be checked offline, so any bearer token passes unless switched off.
-    accept_any_bearer: bool = True
+    # Entra ID tokens cannot be checked offline, so a bearer token shaped like one (a JWT)
+    # passes unless switched off; any other bearer token is an API key and must be one of these.
+    accept_entra_tokens: bool = True
     # Answer a wrong key as OpenAI's own API and some gateways do, repeating it in the 401's
     # message ("Incorrect API key provided: ..."), so the app's redaction can be tested.
     echo_wrong_key: bool = False

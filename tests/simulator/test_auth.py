@@ -6,6 +6,7 @@ from openai import OpenAI
 from chat.simulator.app import ACCESS_DENIED, create_app
 from chat.simulator.config import SimulatorConfig
 from chat.simulator.testing import FAST, SimulatorServer
+from tests.simulator_fixtures import FAKE_ENTRA_TOKEN
 
 AZURE_HEADERS = ("x-request-id", "apim-request-id", "x-ms-region", "x-ms-deployment-name")
 ACCESS_DENIED_BODY = {
@@ -29,14 +30,23 @@ def test_api_key_header_is_accepted(server: SimulatorServer) -> None:
     assert server.requests(op="create")[0]["auth"] == "api-key"
 
 
-def test_any_bearer_token_is_accepted_by_default(server: SimulatorServer) -> None:
-    with OpenAI(base_url=server.openai_base_url, api_key=lambda: "an-entra-id-token") as client:
+def test_an_entra_shaped_token_is_accepted_by_default(server: SimulatorServer) -> None:
+    with OpenAI(base_url=server.openai_base_url, api_key=lambda: FAKE_ENTRA_TOKEN) as client:
         response = client.responses.create(model="gpt-4.1", input="Hi")
 
     assert response.status == "completed"
     logged = server.requests(op="create")[0]
     assert logged["auth"] == "bearer"
     assert "authorization" not in logged["headers"]
+
+
+@pytest.mark.parametrize(
+    "wrong", ["sk-a-wrong-key", "abc.def", "a.b.c", "eyJub3QiOiJhIGhlYWRlciJ9.e30.c2ln"]
+)
+def test_a_wrong_key_as_a_bearer_token_is_refused(server: SimulatorServer, wrong: str) -> None:
+    """What the app sends for an API key deployment: a wrong key fails as it does on Azure."""
+    assert _create(server, {"authorization": f"Bearer {wrong}"}).status_code == 401
+    assert _create(server, {"authorization": f"Bearer {server.api_key}"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -68,7 +78,7 @@ def test_a_wrong_api_key_wins_over_a_bearer_token(server: SimulatorServer) -> No
 
 
 def test_a_wrong_key_can_be_echoed_as_openais_own_api_does() -> None:
-    config = SimulatorConfig(api_keys=("k1",), accept_any_bearer=False, echo_wrong_key=True)
+    config = SimulatorConfig(api_keys=("k1",), accept_entra_tokens=False, echo_wrong_key=True)
     with SimulatorServer(config) as echoing:
         bearer = _create(echoing, {"authorization": "Bearer sk-wrong-1234"})
         header = _create(echoing, {"api-key": "wrong-5678"})
@@ -82,7 +92,7 @@ def test_a_wrong_key_can_be_echoed_as_openais_own_api_does() -> None:
 
 
 def test_strict_bearer_accepts_only_the_keys() -> None:
-    config = SimulatorConfig(ttft_ms=0, tps=0, api_keys=("k1",), accept_any_bearer=False)
+    config = SimulatorConfig(ttft_ms=0, tps=0, api_keys=("k1",), accept_entra_tokens=False)
     with SimulatorServer(config) as strict:
         assert _create(strict, {"authorization": "Bearer other"}).status_code == 401
         assert _create(strict, {"authorization": "Bearer k1"}).status_code == 200

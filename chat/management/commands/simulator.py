@@ -66,7 +66,7 @@ class Command(BaseCommand):
             )
         config = SimulatorConfig(
             api_keys=tuple(options["api_keys"] or DEFAULTS.api_keys),
-            accept_any_bearer=not options["strict_bearer"],
+            accept_entra_tokens=not options["strict_bearer"],
             region=options["region"],
             retention_seconds=options["retention_seconds"],
             previous_response_not_found_status=options["previous_not_found_status"],
