@@ -414,6 +414,7 @@ class WorkerHeartbeat(models.Model):
 
 
 # Kept in their own module (this one is long enough); imported here so Django finds them.
+from chat.attachment_models import Attachment as Attachment  # noqa: E402
 from chat.personal_models import (  # noqa: E402
     Feedback as Feedback,
     Preset as Preset,

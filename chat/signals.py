@@ -1,4 +1,5 @@
-"""Queue the deletion of remote copies whenever their owner or conversation goes away.
+"""Queue the deletion of remote copies whenever their owner or conversation goes away, and
+delete attached files with their rows.
 
 The ledger's foreign keys to users and conversations are SET_NULL, so rows are queued before
 the deletion (pre_delete), while they can still be found. Bulk deletes in the admin and the
@@ -9,14 +10,15 @@ rows itself, which leaves nothing for the receiver to do.
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db.models.signals import post_save, pre_delete
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from accounts.models import User
 from accounts.signals import access_revoked
 from chat import replies
 from chat.ledger import ledger_queue_deletions
-from chat.models import Conversation, Message, StoredResponse
+from chat.models import Attachment, Conversation, Message, StoredResponse
 
 
 @receiver(pre_delete, sender=User)
@@ -56,3 +58,12 @@ def stop_replies_of_revoked_user(sender: type[User], user: User, **kwargs: Any) 
     ).values_list("conversation_id", "pk")
     for conversation_id, message_id in in_flight:
         async_to_sync(replies.reply_stop)(conversation_id=conversation_id, message_id=message_id)
+
+
+@receiver(post_delete, sender=Attachment)
+def delete_the_stored_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
+    """An attachment's file goes with it (with its conversation, its message or its owner),
+    once the deletion is committed: a rolled-back delete keeps the file its row names."""
+    storage, name = instance.file.storage, instance.file.name
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))

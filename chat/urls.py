@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import keeping_views, views
+from chat import attachment_views, keeping_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -36,4 +36,15 @@ urlpatterns = [
     ),
     path("c/<int:conversation_id>/preset/", keeping_views.preset_save, name="preset_save"),
     path("presets/<int:preset_id>/delete/", keeping_views.preset_delete, name="preset_delete"),
+    path("attachments/", attachment_views.attachment_upload, name="attachment_upload"),
+    path(
+        "attachments/<int:attachment_id>/",
+        attachment_views.attachment_file,
+        name="attachment_file",
+    ),
+    path(
+        "attachments/<int:attachment_id>/remove/",
+        attachment_views.attachment_remove,
+        name="attachment_remove",
+    ),
 ]

@@ -368,6 +368,18 @@ FAILOVER_COOLDOWN_SECONDS: int = env.int("FAILOVER_COOLDOWN_SECONDS", default=30
 # CHAT_RATE_WINDOW seconds, counted in the cache: Redis when REDIS_URL is set).
 CHAT_MAX_MESSAGE_CHARS: int = env.int("CHAT_MAX_MESSAGE_CHARS", default=32_000)
 CHAT_MAX_INSTRUCTIONS_CHARS: int = env.int("CHAT_MAX_INSTRUCTIONS_CHARS", default=8_000)
+# Attachments (chat.attachments), sent to the model inline; the defaults follow what Azure
+# OpenAI accepts in one request. Files live in STORAGES["default"] (the file system under
+# MEDIA_ROOT, or Azure Blob Storage through django-storages); the app serves them to their
+# owner only.
+CHAT_IMAGE_MAX_BYTES: int = env.int("CHAT_IMAGE_MAX_BYTES", default=20 * 1024 * 1024)
+CHAT_IMAGE_MAX_PIXELS: int = env.int("CHAT_IMAGE_MAX_PIXELS", default=40_000_000)
+CHAT_PDF_MAX_BYTES: int = env.int("CHAT_PDF_MAX_BYTES", default=32 * 1024 * 1024)
+CHAT_ATTACHMENTS_PER_MESSAGE: int = env.int("CHAT_ATTACHMENTS_PER_MESSAGE", default=10)
+CHAT_ATTACHMENTS_MAX_TOTAL_BYTES: int = env.int(
+    "CHAT_ATTACHMENTS_MAX_TOTAL_BYTES", default=50 * 1024 * 1024
+)
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 CHAT_MAX_OUTPUT_TOKENS: int | None = env.int("CHAT_MAX_OUTPUT_TOKENS", default=None)
 CHAT_RATE_LIMIT: int = env.int("CHAT_RATE_LIMIT", default=30)
 CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
