@@ -23,7 +23,8 @@ from django.utils.text import get_valid_filename
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.models import User
-from chat.models import Attachment
+from chat.catalog import reads_attachments
+from chat.models import Attachment, Deployment
 
 # Pillow's format name -> the content type we store and send.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
@@ -116,8 +117,14 @@ def attachment_accept(*, owner: User, upload: UploadedFile[bytes]) -> Attachment
     return attachment
 
 
-def attachments_check(attachments: list[Attachment]) -> None:
-    """The limits of one message: how many files, and how much in all."""
+def attachments_check(attachments: list[Attachment], *, deployment: Deployment | None) -> None:
+    """The limits of one message: a model that reads files, how many, and how much in all;
+    refused before anything is sent."""
+    if attachments and deployment is not None and not reads_attachments(deployment.model):
+        raise AttachmentRefused(
+            f"{deployment.name} ({deployment.model}) does not read images or PDFs. Remove the "
+            "files, or choose a model that reads them."
+        )
     if len(attachments) > settings.CHAT_ATTACHMENTS_PER_MESSAGE:
         raise AttachmentRefused(
             f"A message can carry at most {settings.CHAT_ATTACHMENTS_PER_MESSAGE} files."

@@ -27,6 +27,8 @@ RESPONSES_API_REGIONS: tuple[str, ...] = (
 class ChatModel:
     name: str
     reasoning: bool = False
+    # Reads images (input_image) and PDFs (input_file, whose pages it sees as text and images).
+    vision: bool = True
 
 
 CHAT_MODELS: dict[str, ChatModel] = {
@@ -43,7 +45,7 @@ CHAT_MODELS: dict[str, ChatModel] = {
         ChatModel("gpt-4.1-nano"),
         ChatModel("o1", reasoning=True),
         ChatModel("o3", reasoning=True),
-        ChatModel("o3-mini", reasoning=True),
+        ChatModel("o3-mini", reasoning=True, vision=False),
         ChatModel("o4-mini", reasoning=True),
     )
 }
@@ -67,3 +69,9 @@ MODEL_CHOICES: list[tuple[str, str]] = [(name, name) for name in CHAT_MODELS]
 def is_reasoning_model(model: str) -> bool:
     known = CHAT_MODELS.get(model)
     return known.reasoning if known else False
+
+
+def reads_attachments(model: str) -> bool:
+    """Whether the model takes images and PDFs; an unknown model is not sent any."""
+    known = CHAT_MODELS.get(model)
+    return known.vision if known else False

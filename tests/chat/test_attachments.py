@@ -19,6 +19,7 @@ from chat.attachments import (
     attachments_check,
 )
 from chat.models import Attachment, Conversation, Message
+from tests.factories import DeploymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,11 +118,20 @@ def test_a_message_is_bounded_in_count_and_total(user, settings: Any) -> None:
     files = [attachment_accept(owner=user, upload=upload(image_bytes())) for _ in range(3)]
     settings.CHAT_ATTACHMENTS_PER_MESSAGE = 2
     with pytest.raises(AttachmentRefused, match="at most 2 files"):
-        attachments_check(files)
+        attachments_check(files, deployment=None)
     settings.CHAT_ATTACHMENTS_PER_MESSAGE = 10
     settings.CHAT_ATTACHMENTS_MAX_TOTAL_BYTES = sum(f.size for f in files) - 1
     with pytest.raises(AttachmentRefused, match="can carry at most"):
-        attachments_check(files)
+        attachments_check(files, deployment=None)
+
+
+def test_a_model_that_reads_no_files_is_refused_before_anything_is_sent(user) -> None:
+    files = [attachment_accept(owner=user, upload=upload(image_bytes()))]
+    text_only = DeploymentFactory.build(name="Mini", model="o3-mini")
+    with pytest.raises(AttachmentRefused, match=r"Mini \(o3-mini\) does not read images"):
+        attachments_check(files, deployment=text_only)
+    attachments_check(files, deployment=DeploymentFactory.build(model="gpt-4.1"))
+    attachments_check([], deployment=text_only)
 
 
 def test_what_the_model_is_sent(user) -> None:
