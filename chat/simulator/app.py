@@ -27,6 +27,7 @@ from chat.simulator.http import (
     read_request,
 )
 from chat.simulator.inputs import (
+    attachment_markers,
     input_items,
     instructions_text,
     message_texts,
@@ -499,7 +500,10 @@ class Simulator:
             return user_text
         if options.recall:
             return recall_reply(instructions_text(instructions), [*history, *turn])
-        return compose_reply(seed_for(user_text), options.words)
+        reply = compose_reply(seed_for(user_text), options.words)
+        if markers := attachment_markers(user_text):
+            return f"I can see what you attached: {', '.join(markers)}.\n\n{reply}"
+        return reply
 
     async def _stream(
         self, reply: Reply, response: StoredResponse, options: Options, receive: Receive
