@@ -30,6 +30,7 @@ from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
 from django.conf import settings
 
 from chat import egress
+from chat.durations import seconds_text
 from chat.llm_types import (
     Completed as Completed,
     ConnectionReport as ConnectionReport,
@@ -81,17 +82,11 @@ _RETRY_HINT = re.compile(r"(?:retry after|try again in)\s+(\d+(?:\.\d+)?)\s*seco
 # --- Error classification ---------------------------------------------------------------
 
 
-def _plural_seconds(wait: float) -> str:
-    seconds = max(1, math.ceil(wait))
-    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
-
-
 def rate_limited_message(retry_after: float | None) -> str:
     if retry_after is None:
         return "The model is busy right now (rate limited). Try again in a moment."
-    return (
-        f"The model is busy right now (rate limited). Try again in {_plural_seconds(retry_after)}."
-    )
+    wait = seconds_text(max(1, math.ceil(retry_after)))
+    return f"The model is busy right now (rate limited). Try again in {wait}."
 
 
 def _filter_phrase(categories: tuple[str, ...]) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.sockets import session_is_current
+from chat.durations import seconds_text
 from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rate_limits import rate_limit_hit
@@ -180,7 +181,7 @@ def _refuse_over_rate_limit(*, user: User) -> None:
     wait = rate_limit_hit(user=user)
     if wait is not None:
         raise TurnRefused(
-            f"You are sending messages faster than allowed. Try again in {wait} seconds.",
+            f"You are sending messages faster than allowed. Try again in {seconds_text(wait)}.",
             code="rate_limited",
         )
 
