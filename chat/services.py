@@ -133,6 +133,13 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+def conversation_set_instructions(*, conversation: Conversation, instructions: str) -> None:
+    """New instructions for the conversation's next turns. Each request carries them, so a
+    stored chain (previous_response_id) continues under them."""
+    conversation.instructions = instructions.strip()
+    conversation.save(update_fields=["instructions"])
+
+
 def conversation_delete(*, conversation: Conversation, deleted_by: User | None = None) -> int:
     """Delete a conversation locally at once and queue the deletion of its copies on Azure.
 

@@ -17,4 +17,9 @@ urlpatterns = [
     path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path(
+        "c/<int:conversation_id>/instructions/",
+        views.conversation_instructions,
+        name="conversation_instructions",
+    ),
 ]

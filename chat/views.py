@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
@@ -8,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -15,9 +18,20 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
 from chat import replies, services
-from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
+from chat.forms import (
+    InstructionsForm,
+    MessageForm,
+    NewConversationForm,
+    RenameForm,
+    SearchForm,
+)
 from chat.models import Conversation
 from config.unavailable import keeps_draft_when_unavailable
+
+# A new chat that was refused or invalid, kept for the page it redirects to (Post/Redirect/Get:
+# reloading that page must not send the message again).
+NEW_CHAT_DRAFT = "new_chat_draft"
+NEW_CHAT_FIELDS = ("deployment", "instructions", "text", "client_id")
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -47,8 +61,21 @@ def _sidebar_context(
 
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    form = NewConversationForm()
+    draft = request.session.pop(NEW_CHAT_DRAFT, None)
+    if draft is None:
+        form = NewConversationForm()
+    else:
+        form = NewConversationForm(draft["data"])
+        if form.is_valid() and draft["error"]:
+            form.add_error(None, draft["error"])
     return render(request, "chat/home.html", {"form": form, **_sidebar_context(request)})
+
+
+async def _back_to_new_chat(request: AuthenticatedRequest, *, error: str = "") -> HttpResponse:
+    """Nothing was kept: the new-chat page shows the form as it was sent, with the reason."""
+    data = {name: request.POST.get(name, "") for name in NEW_CHAT_FIELDS}
+    await request.session.aset(NEW_CHAT_DRAFT, {"data": data, "error": error})
+    return redirect("home")
 
 
 @require_GET
@@ -92,10 +119,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     user = await _signed_in_user(request)
     form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
-        context = await sync_to_async(_sidebar_context)(request)
-        return await sync_to_async(render)(
-            request, "chat/home.html", {"form": form, **context}, status=400
-        )
+        return await _back_to_new_chat(request)
     try:
         turn = await sync_to_async(services.conversation_start)(
             owner=user,
@@ -108,12 +132,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
     except services.TurnRefused as refused:
-        # Nothing was kept: the form comes back as it was sent, with the reason.
-        form.add_error(None, refused.message)
-        context = await sync_to_async(_sidebar_context)(request)
-        return await sync_to_async(render)(
-            request, "chat/home.html", {"form": form, **context}, status=429
-        )
+        return await _back_to_new_chat(request, error=refused.message)
     replies.reply_start(turn)
     return redirect("conversation_detail", conversation_id=turn.conversation.pk)
 
@@ -144,6 +163,7 @@ def _conversation_page(
         "draft": draft,
         "error": error,
         "new_client_id": services.new_client_id(),
+        "instructions_form": InstructionsForm(instance=conversation),
         **_sidebar_context(request, current=conversation),
     }
     return render(request, "chat/conversation_detail.html", context, status=status)
@@ -250,23 +270,53 @@ def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> 
             status=400,
         )
     services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
-    if request.htmx:
-        return render(
-            request,
-            f"{template}#conversation_item",
-            {"conversation": conversation, "renamed": True},
-        )
-    return redirect("conversation_detail", conversation_id=conversation.pk)
+    if not request.htmx:
+        return redirect("conversation_detail", conversation_id=conversation.pk)
+    viewing = _viewing(request, conversation.pk)
+    context = {"conversation": conversation, "current_id": conversation.pk if viewing else None}
+    html = render_to_string(f"{template}#conversation_item", context, request=request)
+    if viewing:
+        # The page's heading and the tab's title follow the new name at once.
+        html += render_to_string(f"{template}#renamed_heading", context, request=request)
+    return HttpResponse(html)
+
+
+def _viewing(request: AuthenticatedRequest, conversation_id: int) -> bool:
+    """Whether the htmx request comes from this conversation's own page."""
+    page = urlsplit(request.headers.get("HX-Current-URL", "")).path
+    return page.rstrip("/").endswith(f"/c/{conversation_id}")
+
+
+@require_POST
+def conversation_instructions(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    conversation = _owned_conversation(request, conversation_id)
+    form = InstructionsForm(request.POST, instance=conversation)
+    template = "chat/conversation_detail.html#instructions"
+    if not form.is_valid():
+        if not request.htmx:
+            errors = " ".join(str(error) for error in form.errors["instructions"])
+            return _conversation_page(request, conversation, error=errors, status=400)
+        # 200, not 400: the page's htmx swaps no error response, and the form must show why.
+        return render(request, template, {"conversation": conversation, "instructions_form": form})
+    services.conversation_set_instructions(
+        conversation=conversation, instructions=form.cleaned_data["instructions"]
+    )
+    if not request.htmx:
+        flash.success(request, "Instructions saved: they apply from your next message.")
+        return redirect("conversation_detail", conversation_id=conversation.pk)
+    context = {
+        "conversation": conversation,
+        "instructions_form": InstructionsForm(instance=conversation),
+        "saved": True,
+    }
+    return render(request, template, context)
 
 
 @require_POST
 def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     conversation = _owned_conversation(request, conversation_id)
     services.conversation_delete(conversation=conversation, deleted_by=request.user)
-    viewing = (
-        request.headers.get("HX-Current-URL", "").rstrip("/").endswith(f"/c/{conversation_id}")
-    )
-    if request.htmx and not viewing:
+    if request.htmx and not _viewing(request, conversation_id):
         return HttpResponse("")
     if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))
