@@ -73,3 +73,10 @@ def test_the_picker_says_what_azure_keeps_for_each_model(signed_in, make_sim_dep
     assert 'id="store-note"' in html
     note = html[html.index('id="store-note"') :]
     assert note[: note.index("</span>")].endswith(">Azure keeps a copy for 1 hour")
+
+
+def test_no_template_comment_leaks_onto_a_page(signed_in, sim_deployment) -> None:
+    # Django's {# #} ends at the line's end; a longer one shows as text at the top of the page.
+    html = signed_in.get(reverse("home")).content.decode()
+    assert "{#" not in html
+    assert "#}" not in html
