@@ -212,6 +212,8 @@ def test_a_refused_first_message_leaves_no_empty_conversation(
     assert "Keep these" in html
     assert not Conversation.objects.exists()
     assert not Message.objects.exists()
+    again = signed_in.get(reverse("home")).content.decode()
+    assert "My question" not in again, "a later visit starts afresh"
 
 
 # Isolation: user B reaches none of user A's conversation, and learns nothing from trying.
