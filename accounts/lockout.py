@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.forms import SignInForm
+from chat.durations import minutes_text
 
 
 def _valid_address(value: str) -> str | None:
@@ -82,7 +83,7 @@ def lockout_remaining(*, username: str, address: str | None) -> timedelta:
 
 def _in_words(remaining: timedelta) -> str:
     minutes = max(1, math.ceil(remaining.total_seconds() / 60))
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return minutes_text(minutes)
 
 
 def lockout_response(

@@ -78,11 +78,24 @@ class MessageForm(forms.Form):
         return text
 
 
+class DeploymentSelect(forms.Select):
+    """The model picker: each option says what Azure keeps of its conversations."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        deployment = getattr(option["value"], "instance", None)
+        if isinstance(deployment, Deployment):
+            option["attrs"]["data-retention"] = deployment.retention_label
+            option["attrs"]["data-store-policy"] = deployment.store_policy
+        return option
+
+
 class NewConversationForm(MessageForm):
     deployment = forms.ModelChoiceField(
         label="Model",
         queryset=Deployment.objects.none(),
         empty_label=None,
+        widget=DeploymentSelect(attrs={"aria-describedby": "store-note"}),
         error_messages={"invalid_choice": "That model is no longer available; pick another."},
     )
     instructions = forms.CharField(
@@ -112,6 +125,36 @@ class NewConversationForm(MessageForm):
             if default is not None:
                 self.initial.setdefault("deployment", default.pk)
                 self.initial.setdefault("instructions", default.default_instructions)
+
+    def chosen_deployment(self) -> Deployment | None:
+        """The deployment the picker shows as chosen, for the note on what Azure keeps."""
+        field = self.fields["deployment"]
+        assert isinstance(field, forms.ModelChoiceField)
+        deployments = list(field.queryset or [])
+        chosen = str(self["deployment"].value() or "")
+        return next((d for d in deployments if str(d.pk) == chosen), next(iter(deployments), None))
+
+
+class InstructionsForm(forms.ModelForm[Conversation]):
+    """A conversation's instructions (system prompt), changed at any time: they are sent with
+    every request, so the next turn follows them."""
+
+    class Meta:
+        model = Conversation
+        fields = ("instructions",)
+        widgets = {
+            "instructions": forms.Textarea(
+                attrs={"rows": 4, "placeholder": "How the model should answer (system prompt)"}
+            )
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["instructions"].validators += [
+            validate_storable_text,
+            MaxLengthValidator(settings.CHAT_MAX_INSTRUCTIONS_CHARS),
+        ]
+        self.fields["instructions"].widget.attrs["maxlength"] = settings.CHAT_MAX_INSTRUCTIONS_CHARS
 
 
 class RenameForm(forms.ModelForm[Conversation]):

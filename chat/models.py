@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
+from chat.durations import hours_or_days_text
 from chat.validators import validate_api_key_env, validate_endpoint
 
 if TYPE_CHECKING:
@@ -169,9 +170,7 @@ class Deployment(models.Model):
     def retention_label(self) -> str:
         if not self.is_stateful:
             return "Nothing kept on Azure"
-        hours = self.remote_retention_hours
-        span = f"{hours // 24} days" if hours % 24 == 0 else f"{hours} hours"
-        return f"Azure keeps a copy for {span}"
+        return f"Azure keeps a copy for {hours_or_days_text(self.remote_retention_hours)}"
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):

@@ -10,12 +10,13 @@ The stored HTML is shown with ``|safe``, so this module is a security boundary. 
    ``style``, no event handlers, no ``hx-*`` or ``data-*``, only http/https/mailto URLs, no
    relative URLs) and adds ``rel`` and ``target`` to every link.
 3. Code blocks are the one place where our own markup needs what the allow-list refuses (the copy
-   button and its ``data-copy-code``). Rather than widen the allow-list for everyone, the code
-   block rule puts a placeholder carrying a per-render random nonce into the document; after the
-   document is sanitized each placeholder is replaced by our wrapper around the code. The code
-   itself is escaped by Pygments (or ``html.escape``) and then sanitized again with a cleaner that
-   keeps nothing but ``<span>`` with Pygments' own class names. So what the model wrote always
-   passes a sanitizer, and only the wrapper, written here, is trusted. The model cannot forge a
+   button and its ``data-copy-code``, and ``tabindex`` so the scrolling ``<pre>`` takes focus).
+   Rather than widen the allow-list for everyone, the code block rule puts a placeholder
+   carrying a per-render random nonce into the document; after the document is sanitized each
+   placeholder is replaced by our wrapper around the code. The code itself is escaped by
+   Pygments (or ``html.escape``) and then sanitized again with a cleaner that keeps nothing but
+   ``<span>`` with Pygments' own class names. So what the model wrote always passes a
+   sanitizer, and only the wrapper, written here, is trusted. The model cannot forge a
    placeholder: the nonce is drawn after its text exists.
 """
 
@@ -117,7 +118,8 @@ def _code_block_html(code: str, language: str) -> str:
         f'<span class="code-lang">{escape(language or "text")}</span>'
         '<button type="button" class="copy-button" data-copy-code aria-label="Copy code">'
         "Copy</button></div>"
-        f"<pre><code{code_class}>{body}</code></pre></div>"
+        # A long line scrolls sideways: tabindex lets a keyboard reach the block to scroll it.
+        f'<pre tabindex="0"><code{code_class}>{body}</code></pre></div>'
     )
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.sockets import session_is_current
+from chat.durations import seconds_text
 from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rate_limits import rate_limit_hit
@@ -144,6 +145,13 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+def conversation_set_instructions(*, conversation: Conversation, instructions: str) -> None:
+    """New instructions for the conversation's next turns. Each request carries them, so a
+    stored chain (previous_response_id) continues under them."""
+    conversation.instructions = instructions.strip()
+    conversation.save(update_fields=["instructions"])
+
+
 def conversation_delete(*, conversation: Conversation, deleted_by: User | None = None) -> int:
     """Delete a conversation locally at once and queue the deletion of its copies on Azure.
 
@@ -192,7 +200,7 @@ def _refuse_over_rate_limit(*, user: User) -> None:
     wait = rate_limit_hit(user=user)
     if wait is not None:
         raise TurnRefused(
-            f"You are sending messages faster than allowed. Try again in {wait} seconds.",
+            f"You are sending messages faster than allowed. Try again in {seconds_text(wait)}.",
             code="rate_limited",
         )
 

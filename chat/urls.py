@@ -47,4 +47,9 @@ urlpatterns = [
         attachment_views.attachment_remove,
         name="attachment_remove",
     ),
+    path(
+        "c/<int:conversation_id>/instructions/",
+        views.conversation_instructions,
+        name="conversation_instructions",
+    ),
 ]

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from asgiref.sync import sync_to_async
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -14,11 +17,22 @@ from django_htmx.middleware import HtmxDetails
 from accounts.models import User
 from chat import replies, services
 from chat.feedback import feedback_attach
-from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
+from chat.forms import (
+    InstructionsForm,
+    MessageForm,
+    NewConversationForm,
+    RenameForm,
+    SearchForm,
+)
 from chat.models import Conversation, Preset
 from chat.presets import preset_picked, preset_start_values, presets_for
 from chat.sidebar import sidebar_page
 from config.unavailable import keeps_draft_when_unavailable
+
+# A new chat that was refused or invalid, kept for the page it redirects to (Post/Redirect/Get:
+# reloading that page must not send the message again).
+NEW_CHAT_DRAFT = "new_chat_draft"
+NEW_CHAT_FIELDS = ("deployment", "instructions", "text", "client_id")
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -59,19 +73,32 @@ def _home_context(
 @require_GET
 def home(request: AuthenticatedRequest) -> HttpResponse:
     """The new-chat page; ``?preset=<id>`` starts it from a preset's deployment and
-    instructions."""
+    instructions. A refused or invalid send comes back here once, with what was typed."""
     picked = preset_picked(user=request.user, preset_id=request.GET.get("preset", ""))
-    initial = {}
-    if picked is not None:
-        deployment, instructions = preset_start_values(picked, user=request.user)
-        initial = {
-            "deployment": deployment.pk if deployment else None,
-            "instructions": instructions,
-        }
-    form = NewConversationForm(initial=initial, user=request.user)
+    draft = request.session.pop(NEW_CHAT_DRAFT, None)
+    if draft is None:
+        initial = {}
+        if picked is not None:
+            deployment, instructions = preset_start_values(picked, user=request.user)
+            initial = {
+                "deployment": deployment.pk if deployment else None,
+                "instructions": instructions,
+            }
+        form = NewConversationForm(initial=initial, user=request.user)
+    else:
+        form = NewConversationForm(draft["data"], user=request.user)
+        if form.is_valid() and draft["error"]:
+            form.add_error(None, draft["error"])
     return render(
         request, "chat/home.html", {"form": form, **_home_context(request, picked=picked)}
     )
+
+
+async def _back_to_new_chat(request: AuthenticatedRequest, *, error: str = "") -> HttpResponse:
+    """Nothing was kept: the new-chat page shows the form as it was sent, with the reason."""
+    data = {name: request.POST.get(name, "") for name in NEW_CHAT_FIELDS}
+    await request.session.aset(NEW_CHAT_DRAFT, {"data": data, "error": error})
+    return redirect("home")
 
 
 @require_GET
@@ -115,10 +142,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     user = await _signed_in_user(request)
     form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
-        context = await sync_to_async(_home_context)(request)
-        return await sync_to_async(render)(
-            request, "chat/home.html", {"form": form, **context}, status=400
-        )
+        return await _back_to_new_chat(request)
     try:
         turn = await sync_to_async(services.conversation_start)(
             owner=user,
@@ -131,12 +155,7 @@ async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
     except services.TurnRefused as refused:
-        # Nothing was kept: the form comes back as it was sent, with the reason.
-        form.add_error(None, refused.message)
-        context = await sync_to_async(_home_context)(request)
-        return await sync_to_async(render)(
-            request, "chat/home.html", {"form": form, **context}, status=429
-        )
+        return await _back_to_new_chat(request, error=refused.message)
     replies.reply_start(turn)
     return redirect("conversation_detail", conversation_id=turn.conversation.pk)
 
@@ -170,6 +189,7 @@ def _conversation_page(
         "draft": draft,
         "error": error,
         "new_client_id": services.new_client_id(),
+        "instructions_form": InstructionsForm(instance=conversation),
         **_sidebar_context(request, current=conversation),
     }
     return render(request, "chat/conversation_detail.html", context, status=status)
@@ -277,23 +297,53 @@ def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> 
             status=400,
         )
     services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
-    if request.htmx:
-        return render(
-            request,
-            f"{template}#conversation_item",
-            {"conversation": conversation, "renamed": True},
-        )
-    return redirect("conversation_detail", conversation_id=conversation.pk)
+    if not request.htmx:
+        return redirect("conversation_detail", conversation_id=conversation.pk)
+    viewing = _viewing(request, conversation.pk)
+    context = {"conversation": conversation, "current_id": conversation.pk if viewing else None}
+    html = render_to_string(f"{template}#conversation_item", context, request=request)
+    if viewing:
+        # The page's heading and the tab's title follow the new name at once.
+        html += render_to_string(f"{template}#renamed_heading", context, request=request)
+    return HttpResponse(html)
+
+
+def _viewing(request: AuthenticatedRequest, conversation_id: int) -> bool:
+    """Whether the htmx request comes from this conversation's own page."""
+    page = urlsplit(request.headers.get("HX-Current-URL", "")).path
+    return page.rstrip("/").endswith(f"/c/{conversation_id}")
+
+
+@require_POST
+def conversation_instructions(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    conversation = _owned_conversation(request, conversation_id)
+    form = InstructionsForm(request.POST, instance=conversation)
+    template = "chat/conversation_detail.html#instructions"
+    if not form.is_valid():
+        if not request.htmx:
+            errors = " ".join(str(error) for error in form.errors["instructions"])
+            return _conversation_page(request, conversation, error=errors, status=400)
+        # 200, not 400: the page's htmx swaps no error response, and the form must show why.
+        return render(request, template, {"conversation": conversation, "instructions_form": form})
+    services.conversation_set_instructions(
+        conversation=conversation, instructions=form.cleaned_data["instructions"]
+    )
+    if not request.htmx:
+        flash.success(request, "Instructions saved: they apply from your next message.")
+        return redirect("conversation_detail", conversation_id=conversation.pk)
+    context = {
+        "conversation": conversation,
+        "instructions_form": InstructionsForm(instance=conversation),
+        "saved": True,
+    }
+    return render(request, template, context)
 
 
 @require_POST
 def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     conversation = _owned_conversation(request, conversation_id)
     services.conversation_delete(conversation=conversation, deleted_by=request.user)
-    viewing = (
-        request.headers.get("HX-Current-URL", "").rstrip("/").endswith(f"/c/{conversation_id}")
-    )
-    if request.htmx and not viewing:
+    if request.htmx and not _viewing(request, conversation_id):
         return HttpResponse("")
     if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))

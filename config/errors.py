@@ -1,9 +1,10 @@
-"""Error pages for input the app cannot take, said in words instead of a bare status line."""
+"""Error pages said in words instead of a bare status line."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 
@@ -32,3 +33,10 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.headers.get("HX-Request"):
         template += "#too_large_notice"
     return render(request, template, context, status=413)
+
+
+def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A styled refusal with a way back. A signed-in person without staff rights who opens the
+    admin is told that it needs administrator access (its sign-in page cannot help them)."""
+    admin_area = request.path.startswith(reverse("admin:index"))
+    return render(request, "errors/forbidden.html", {"admin_area": admin_area}, status=403)

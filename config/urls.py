@@ -5,6 +5,7 @@ from accounts.views import admin_sign_in
 from config import health
 
 handler400 = "config.errors.bad_request"
+handler403 = "config.errors.forbidden"
 handler500 = "config.unavailable.server_error"
 
 urlpatterns = [

@@ -16,6 +16,7 @@ import openai
 from azure.core.exceptions import ClientAuthenticationError
 
 from chat import egress
+from chat.durations import seconds_text
 from chat.llm.events import ErrorKind, LLMError
 from chat.redaction import redact
 
@@ -24,17 +25,11 @@ DETAIL_LIMIT = 500
 _RETRY_HINT = re.compile(r"(?:retry after|try again in)\s+(\d+(?:\.\d+)?)\s*second", re.I)
 
 
-def _plural_seconds(wait: float) -> str:
-    seconds = max(1, math.ceil(wait))
-    return f"{seconds} second" if seconds == 1 else f"{seconds} seconds"
-
-
 def rate_limited_message(retry_after: float | None) -> str:
     if retry_after is None:
         return "The model is busy right now (rate limited). Try again in a moment."
-    return (
-        f"The model is busy right now (rate limited). Try again in {_plural_seconds(retry_after)}."
-    )
+    wait = seconds_text(max(1, math.ceil(retry_after)))
+    return f"The model is busy right now (rate limited). Try again in {wait}."
 
 
 def filter_phrase(categories: tuple[str, ...]) -> str:

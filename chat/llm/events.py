@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from chat.redaction import redact
 
@@ -65,6 +66,15 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningItem:
+    """A finished reasoning item, kept to be sent back verbatim with a rebuilt history: on a
+    stateless deployment it carries ``encrypted_content``, the model's context that Azure does
+    not keep."""
+
+    item: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Completed:
     response_id: str
     usage: Usage = field(default_factory=Usage)
@@ -88,7 +98,7 @@ class Failed:
     response_id: str = ""
 
 
-StreamEvent = Started | TextDelta | ReasoningDelta | Completed | Incomplete | Failed
+StreamEvent = Started | TextDelta | ReasoningDelta | ReasoningItem | Completed | Incomplete | Failed
 
 
 class LLMRequestError(Exception):

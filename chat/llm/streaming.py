@@ -39,6 +39,7 @@ from chat.llm.events import (
     LLMError,
     LLMRequestError,
     ReasoningDelta,
+    ReasoningItem,
     Started,
     StreamEvent,
     TextDelta,
@@ -147,6 +148,10 @@ async def _attempt(
                 elif kind in _REASONING_DELTAS:
                     delta_sent = True
                     yield ReasoningDelta(data["delta"])
+                elif kind == "response.output_item.done":
+                    item = as_dict(data.get("item"))
+                    if item.get("type") == "reasoning" and item.get("encrypted_content"):
+                        yield ReasoningItem(item)
                 elif kind == "response.created":
                     response_id = str(as_dict(data.get("response")).get("id") or "")
                     yield Started(response_id, request_id, region)
@@ -214,6 +219,7 @@ async def stream_reply(
     store: bool,
     max_output_tokens: int | None = None,
     max_retries: int | None = None,
+    reasoning_effort: str | None = None,
 ) -> AsyncGenerator[StreamEvent]:
     """Stream one reply: ``Started``, deltas, then exactly one terminal event.
 
@@ -224,6 +230,10 @@ async def stream_reply(
     try passes 0); a retried request may yield a second ``Started`` with a new response id.
     Nothing is retried once a delta (text or reasoning) was yielded, nor a
     ``previous_response_not_found`` (the caller rebuilds the history instead).
+
+    A reasoning model gets ``reasoning_effort`` (the deployment's or the conversation's) and
+    streams its summary as ``ReasoningDelta``; with ``store`` off, its finished reasoning comes
+    back sealed as ``ReasoningItem``, to be sent verbatim with the next rebuilt history.
     """
     if max_output_tokens is not None and max_output_tokens < MIN_OUTPUT_TOKENS:
         raise ValueError(f"max_output_tokens must be at least {MIN_OUTPUT_TOKENS}")
@@ -240,6 +250,11 @@ async def stream_reply(
         body["max_output_tokens"] = max_output_tokens
     if deployment.reasons:
         body["reasoning"] = {"summary": "auto"}
+        if reasoning_effort:
+            body["reasoning"]["effort"] = reasoning_effort
+        if not store:
+            # Nothing is kept on Azure: the reasoning comes back sealed, to be sent again.
+            body["include"] = ["reasoning.encrypted_content"]
     deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT
     retries = settings.LLM_MAX_RETRIES if max_retries is None else max_retries
     try:

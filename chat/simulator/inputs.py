@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from chat.simulator.http import HTTPError
-from chat.simulator.objects import message_item, new_id
+from chat.simulator.objects import message_item, new_id, sealed_reasoning_verifies
 
 _MESSAGE_ROLES = frozenset({"user", "system", "developer", "assistant"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
@@ -150,6 +150,28 @@ def _message(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reasoning(item: dict[str, Any]) -> dict[str, Any]:
+    """A reasoning item sent back: verified by its sealed content, since nothing is stored
+    when it comes back with a rebuilt history (``store=false``)."""
+    item_id = str(item.get("id") or "")
+    if "encrypted_content" not in item:
+        raise HTTPError(
+            404,
+            None,
+            f"Item with id '{item_id}' not found. Items are not persisted when `store` is set "
+            "to false. Try again with `store` set to true, or remove this item from your input.",
+            param="input",
+        )
+    if not sealed_reasoning_verifies(item_id, item["encrypted_content"]):
+        raise HTTPError(
+            400,
+            "invalid_encrypted_content",
+            f"The encrypted content for item {item_id} could not be verified.",
+            param="input",
+        )
+    return item
+
+
 def input_items(raw: Any) -> list[dict[str, Any]]:
     """The request's input as the items Azure stores and lists back, each with an id."""
     if raw is None:
@@ -162,6 +184,8 @@ def input_items(raw: Any) -> list[dict[str, Any]]:
     for item in raw:
         if item.get("type", "message") == "message":
             items.append(_message(item))
+        elif item.get("type") == "reasoning":
+            items.append(_reasoning(item))
         else:
             items.append({**item, "id": item.get("id") or new_id("item")})
     return items

@@ -1,5 +1,9 @@
 """The JSON shapes Azure returns, as plain dicts (see ``openai/types/responses/*.py``)."""
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 from typing import Any
 
@@ -29,6 +33,24 @@ def summary_part(text: str) -> dict[str, str]:
     return {"type": "summary_text", "text": text}
 
 
+# What this simulator seals reasoning with: its encrypted_content verifies only here, and only
+# unchanged, as Azure's does.
+_SEAL_KEY = secrets.token_bytes(32)
+
+
+def _seal(item_id: str) -> str:
+    body = base64.urlsafe_b64encode(json.dumps({"id": item_id}).encode()).decode()
+    mac = hmac.new(_SEAL_KEY, body.encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{mac}"
+
+
+def sealed_reasoning_verifies(item_id: str, encrypted_content: object) -> bool:
+    """Whether ``encrypted_content`` is what this simulator sealed for reasoning ``item_id``."""
+    return isinstance(encrypted_content, str) and hmac.compare_digest(
+        encrypted_content, _seal(item_id)
+    )
+
+
 def reasoning_item(item_id: str, summary: str | None, *, encrypted: bool) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": item_id,
@@ -36,7 +58,7 @@ def reasoning_item(item_id: str, summary: str | None, *, encrypted: bool) -> dic
         "summary": [summary_part(summary)] if summary else [],
     }
     if encrypted:
-        item["encrypted_content"] = secrets.token_urlsafe(48)
+        item["encrypted_content"] = _seal(item_id)
     return item
 
 

@@ -23,6 +23,15 @@
     });
   }
 
+  // While a reply is being written, Enter sends nothing: say so beside the composer, draft kept.
+  function showBusy(text) {
+    const hint = document.querySelector("[data-composer-busy]");
+    if (hint) hint.textContent = text;
+  }
+  function replyInFlight() {
+    return document.querySelector("#reply-controls[data-streaming='true']") !== null;
+  }
+
   // Enter sends, Shift+Enter makes a new line; nothing is sent while a reply is being written.
   document.addEventListener("keydown", (event) => {
     const target = event.target;
@@ -30,6 +39,10 @@
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         const form = target.form;
+        if (replyInFlight()) {
+          showBusy("A reply is still being written: press Stop or wait, then send.");
+          return;
+        }
         const sendButton = document.getElementById("send-button");
         if (!sendButton || sendButton.disabled) return;
         if (!target.value.trim()) return;
@@ -89,6 +102,7 @@
   document.body.addEventListener("htmx:wsAfterMessage", () => {
     clearAcceptedDraft();
     followStream();
+    if (!replyInFlight()) showBusy("");
   });
   // A socket that (re)connects asks for everything after the last message this page shows,
   // so a turn started elsewhere while it was away (a laptop asleep) appears too.
@@ -162,6 +176,17 @@
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && document.querySelector(".app.sidebar-open")) setSidebar(false);
+  });
+
+  // The model picker says what Azure keeps of the chosen deployment's conversations.
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (!select.matches || !select.matches("select[aria-describedby='store-note']")) return;
+    const note = document.querySelector("[data-store-note]");
+    const option = select.selectedOptions[0];
+    if (!note || !option) return;
+    note.textContent = option.dataset.retention || "";
+    note.dataset.storePolicy = option.dataset.storePolicy || "";
   });
 
   // The new-chat form is a plain POST: one click makes one conversation.

@@ -54,9 +54,9 @@ def test_the_new_chat_picker_shows_only_what_the_person_may_use(
     assert "GPT-5 pilot" not in html
 
     response = client.post(
-        reverse("conversation_create"), {"deployment": limited.pk, "text": "Hello"}
+        reverse("conversation_create"), {"deployment": limited.pk, "text": "Hello"}, follow=True
     )
-    assert response.status_code == 400
+    assert response.redirect_chain[-1][0] == reverse("home")
     assert "That model is no longer available" in response.content.decode()
     assert not Conversation.objects.filter(owner=user).exists()
 

@@ -127,6 +127,39 @@ async def test_reasoning_model_streams_reasoning_before_text(
     assert clean_simulator.requests(op="create")[0]["json"]["reasoning"] == {"summary": "auto"}
 
 
+async def test_a_stateless_reasoning_turn_brings_its_sealed_reasoning_back(
+    amake_sim_deployment: Callable[..., Awaitable[Deployment]], clean_simulator: SimulatorServer
+) -> None:
+    deployment = await amake_sim_deployment(model="o4-mini")
+
+    events = await collect(deployment, store=False, reasoning_effort="high")
+
+    (item,) = [event.item for event in events if isinstance(event, llm.ReasoningItem)]
+    assert item["type"] == "reasoning"
+    assert item["encrypted_content"]
+    sent = clean_simulator.requests(op="create")[0]["json"]
+    assert sent["include"] == ["reasoning.encrypted_content"]
+    assert sent["reasoning"] == {"summary": "auto", "effort": "high"}
+
+    history = [
+        {"role": "user", "content": "Hello there"},
+        item,
+        {"role": "assistant", "content": text_of(events)},
+        {"role": "user", "content": "And then?"},
+    ]
+    again = await collect(deployment, store=False, input=history)
+    assert isinstance(again[-1], Completed), "the sealed item goes back verbatim and verifies"
+
+
+async def test_a_stored_reasoning_turn_asks_for_no_sealed_reasoning(
+    amake_sim_deployment: Callable[..., Awaitable[Deployment]], clean_simulator: SimulatorServer
+) -> None:
+    deployment = await amake_sim_deployment(model="o4-mini")
+    events = await collect(deployment, store=True)
+    assert not [event for event in events if isinstance(event, llm.ReasoningItem)]
+    assert "include" not in clean_simulator.requests(op="create")[0]["json"]
+
+
 async def test_chained_turn_sends_previous_response_id_and_instructions_again(
     sim_deployment: Deployment, clean_simulator: SimulatorServer
 ) -> None:

@@ -160,6 +160,7 @@ def test_fenced_code_is_highlighted_inside_the_code_block_wrapper() -> None:
     assert (label.tag, label.attrs, label.text) == ("span", {"class": "code-lang"}, "python")
     assert (button.tag, button.attrs, button.text) == ("button", COPY_BUTTON, "Copy")
     assert pre.tag == "pre"
+    assert pre.attrs == {"tabindex": "0"}, "a keyboard can reach the block to scroll it"
     (code_element,) = pre.children
     assert code_element.tag == "code"
     assert code_element.attrs == {"class": "language-python"}

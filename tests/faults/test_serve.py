@@ -1,6 +1,8 @@
 """``make run``'s server (``manage.py serve``): the app, the simulator and the task worker,
 as processes, so that a deletion queued through the ledger finishes with nothing else started."""
 
+import contextlib
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -76,3 +78,38 @@ def test_serve_runs_a_worker_that_deletes_what_the_ledger_queues(tmp_path, start
     assert serve.process.returncode == 0, serve.output()
     wait_for(lambda: not _listening(port), "the app server outlived serve", timeout=10)
     wait_for(lambda: not _listening(simulator_port), "the simulator outlived serve", timeout=10)
+
+
+def _endpoint(database: Path) -> str:
+    with sqlite3.connect(database, timeout=5) as db:
+        (endpoint,) = db.execute(
+            "SELECT endpoint FROM chat_deployment WHERE name = 'Local simulator'"
+        ).fetchone()
+    return str(endpoint)
+
+
+def test_serve_without_a_simulator_port_takes_a_free_one(tmp_path, start_process) -> None:
+    """Two checkouts running ``make run`` at once: the second's simulator must not need the
+    port the first one holds (it used to be 8100 for everyone)."""
+    database = tmp_path / "db.sqlite3"
+    env = app_env(database_url=f"sqlite:///{database}", redis_url="")
+    manage("migrate", "--noinput", "-v0", env=env)
+    with socket.socket() as taken:
+        # The old fixed port, held as another checkout's simulator would hold it.
+        with contextlib.suppress(OSError):
+            taken.bind(("127.0.0.1", 8100))
+            taken.listen()
+        port = free_port()
+        serve = start_process(
+            "serve", [sys.executable, "manage.py", "serve", "--port", str(port)], env=env, port=port
+        )
+        serve.wait_until(lambda: _answers(f"{serve.base_url}/healthz"), "/healthz did not answer")
+        endpoint = _endpoint(database)
+        assert endpoint != "http://127.0.0.1:8100"
+        sdk = openai.OpenAI(
+            base_url=f"{endpoint}/openai/v1/", api_key=SimulatorConfig().api_keys[0], max_retries=0
+        )
+        with sdk:
+            assert sdk.responses.create(model="gpt-4.1", input="Hello").id.startswith("resp_")
+        serve.stop()
+    assert serve.process.returncode == 0, serve.output()

@@ -80,13 +80,21 @@ def retire_simulator() -> bool:
     return True
 
 
+def free_loopback_port() -> int:
+    """A port nothing listens on now, so that two checkouts running ``make run`` side by side
+    each get a simulator of their own (each registers its own port in its own database)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise CommandError(
                 f"The simulator exited at start (is port {port} in use? "
-                "choose another with --simulator-port)."
+                "choose another with --simulator-port, or leave it out for any free one)."
             )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -141,7 +149,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--simulator-port", type=int, default=8100)
+        parser.add_argument(
+            "--simulator-port", type=int, default=None, help="default: any free port"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -152,7 +162,7 @@ class Command(BaseCommand):
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
             if needs_simulator():
-                port = options["simulator_port"]
+                port = options["simulator_port"] or free_loopback_port()
                 self.stdout.write(
                     f"No Azure deployment is enabled: starting the simulator on {port}."
                 )
