@@ -396,11 +396,11 @@ def test_the_sanitizer_removes_what_markdown_never_emits() -> None:
 
 
 def test_streaming_text_is_escaped_and_keeps_line_breaks() -> None:
-    # Streamed text is cleaned by the relay, then escaped into a pre-wrap element.
+    # Text between two live renders is cleaned by the relay, then escaped into a pre-wrap span.
     html = stream_append(7, clean_model_text('<script>alert("x")</script>\nline two\x00'))
 
     assert html == (
-        '<span id="message-7-stream" hx-swap-oob="beforeend">'
+        '<span id="message-7-more" hx-swap-oob="beforeend">'
         '&lt;script&gt;alert("x")&lt;/script&gt;\nline two</span>'
     )
 
