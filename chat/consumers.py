@@ -43,6 +43,11 @@ DATABASE_DOWN_NOTICE = (
 )
 
 
+def _message_id(payload: QueryDict) -> int | None:
+    value = payload.get("message_id", "")
+    return int(value) if value.isdigit() else None
+
+
 def _after(scope: dict[str, Any]) -> int | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
     return int(values[0]) if values and values[0].isdigit() else None
@@ -190,6 +195,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self._retry(payload)
             elif action == "send":
                 await self._send_message(payload)
+            elif action == "edit":
+                await self._edit(payload)
+            elif action == "regenerate":
+                await self._regenerate(payload)
             else:
                 await self.send_fragment(fragments.notice("Unknown action; reload the page."))
         except DatabaseError:
@@ -218,6 +227,46 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 early.abandon()
         if turn is not None:
             await self._begin(turn, [turn.user_message, turn.assistant_message], early=early)
+
+    async def _edit(self, payload: QueryDict) -> None:
+        """A new version of one of the person's messages, sent on a new branch."""
+        form = MessageForm(payload)
+        message_id = _message_id(payload)
+        if message_id is None:
+            await self.send_fragment(fragments.notice("That message cannot be edited."))
+            return
+        if not form.is_valid():
+            await self.send_fragment(fragments.form_errors(form.errors))
+            return
+        turn = await self._turn(
+            services.turn_start,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+            edit_of=message_id,
+        )
+        if turn is not None:
+            await self._begin_branch(turn)
+
+    async def _regenerate(self, payload: QueryDict) -> None:
+        message_id = _message_id(payload)
+        if message_id is None:
+            await self.send_fragment(fragments.notice("That reply cannot be regenerated."))
+            return
+        turn = await self._turn(services.turn_regenerate, message_id=message_id)
+        if turn is not None:
+            await self._begin_branch(turn)
+
+    async def _begin_branch(self, turn: services.Turn) -> None:
+        """A turn on a new branch: the tab, and the conversation's other tabs, show that
+        branch in place of the one they showed."""
+        if not turn.created:
+            await self._begin(turn, [turn.user_message, turn.assistant_message])
+            return
+        reply = replies.reply_start(turn)
+        shown, _ = await database_sync_to_async(tab_views.branch_fragment)(turn.conversation)
+        await self.send_fragment(shown + fragments.clear_notice())
+        self._watch(reply)
+        await replies.branch_shown(conversation_id=self.conversation.pk, origin=self.channel_name)
 
     async def _retry(self, payload: QueryDict) -> None:
         try:
@@ -327,6 +376,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._watch(reply)
         else:
             await self._follow_remotely(max(event["message_ids"]))
+
+    async def branch_shown(self, event: dict[str, Any]) -> None:
+        if event["origin"] == self.channel_name:
+            return
+        shown, in_flight = await database_sync_to_async(tab_views.branch_fragment)(
+            self.conversation
+        )
+        await self.send_fragment(shown)
+        reply = replies.active_reply(self.conversation.pk)
+        if reply is not None:
+            self._watch(reply)
+        elif in_flight is not None:
+            await self._follow_remotely(in_flight.pk)
 
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:

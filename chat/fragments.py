@@ -57,6 +57,23 @@ def appended_messages(*messages: Message) -> str:
     return f'<div hx-swap-oob="beforeend:#messages">{inner}</div>'
 
 
+def branch(
+    conversation: Conversation,
+    messages: list[Message],
+    *,
+    has_earlier: bool,
+    in_flight_message: Message | None,
+) -> str:
+    """The messages of the branch shown, in place of the page's, with the controls to match."""
+    batch = _render(
+        "message_batch",
+        {"conversation": conversation, "chat_messages": messages, "has_earlier": has_earlier},
+    )
+    return f'<div hx-swap-oob="innerHTML:#messages">{batch}</div>' + reply_controls(
+        conversation, in_flight_message=in_flight_message
+    )
+
+
 def reply_controls(conversation: Conversation, *, in_flight_message: Message | None) -> str:
     return _render(
         "reply_controls",

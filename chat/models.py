@@ -188,6 +188,12 @@ class Conversation(models.Model):
         Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     head_created_at = models.DateTimeField(null=True, blank=True)
+    # The branch shown: the newest message under this one (see chat.selectors). Each turn
+    # moves it to its reply; an edit, a regenerated reply or the arrows between versions move
+    # it to another branch.
+    current_leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -244,6 +250,13 @@ class Message(models.Model):
     reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
     )
+    # The message this one follows: a user message follows a reply, a reply its question.
+    # Siblings (the same parent) are branches. A row without a parent follows the message
+    # before it in the conversation, unless it is a branch root: an edit of the first message.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    branch_root = models.BooleanField(default=False)
     deployment = models.ForeignKey(
         Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -14,6 +14,11 @@ urlpatterns = [
         views.message_retry,
         name="message_retry",
     ),
+    path(
+        "c/<int:conversation_id>/messages/<int:message_id>/show/",
+        views.branch_show,
+        name="branch_show",
+    ),
     path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,9 +14,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
-from chat import replies, services
+from chat import branching, replies, selectors, services
 from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from config.unavailable import keeps_draft_when_unavailable
 
 
@@ -132,7 +132,7 @@ def _conversation_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    chat_messages, has_earlier = services.messages_page(conversation=conversation)
+    chat_messages, has_earlier = selectors.branch_page(conversation)
     in_flight = next((m for m in reversed(chat_messages) if m.in_flight), None)
     # Not "messages": that name belongs to django.contrib.messages (the flash messages).
     context = {
@@ -168,9 +168,7 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     before = request.GET.get("before", "")
     if not before.isdigit():
         return HttpResponse("Say which message to show the ones before.", status=400)
-    chat_messages, has_earlier = services.messages_page(
-        conversation=conversation, before=int(before)
-    )
+    chat_messages, has_earlier = selectors.branch_page(conversation, before=int(before))
     return render(
         request,
         "chat/conversation_detail.html#message_batch",
@@ -217,6 +215,32 @@ async def message_retry(
         )
     replies.reply_start(turn)
     return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+
+
+@require_POST
+def branch_show(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    """The arrows between branches: show the branch through ``message_id``; the page's
+    messages come back (the whole page without htmx), and the conversation's other tabs follow."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        conversation = branching.branch_show(conversation=conversation, message_id=message_id)
+    except Message.DoesNotExist as missing:
+        raise Http404("No such message in this conversation.") from missing
+    except branching.BranchBusy:
+        return _conversation_page(
+            request, conversation, error=branching.BranchBusy.message, status=409
+        )
+    async_to_sync(replies.branch_shown)(conversation_id=conversation.pk)
+    if not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+    chat_messages, has_earlier = selectors.branch_page(conversation)
+    return render(
+        request,
+        "chat/conversation_detail.html#message_batch",
+        {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
+    )
 
 
 @require_POST
