@@ -206,20 +206,29 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send_fragment(fragments.notice(DATABASE_DOWN_NOTICE))
 
     async def _send_message(self, payload: QueryDict) -> None:
-        form = MessageForm(payload)
-        if not form.is_valid():
+        switching = payload.get("deployment", "") not in ("", str(self.conversation.deployment_id))
+        if not switching:
+            payload = payload.copy()
+            payload.pop("deployment", None)
+        form = MessageForm(payload, user=self.scope["user"])
+        # Only a change of model asks the database to check the pick.
+        valid = await database_sync_to_async(form.is_valid)() if switching else form.is_valid()
+        if not valid:
             await self.send_fragment(fragments.form_errors(form.errors))
             return
         text = form.cleaned_data["text"]
         early = None
-        if time.monotonic() >= self.early_requests_after:
+        if not switching and time.monotonic() >= self.early_requests_after:
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
             if early is not None:
                 await early.head_start()
         turn = None
         try:
             turn = await self._turn(
-                services.turn_start, text=text, client_id=form.cleaned_data["client_id"]
+                services.turn_start,
+                text=text,
+                client_id=form.cleaned_data["client_id"],
+                deployment=form.cleaned_data["deployment"],
             )
         finally:
             # Refused, or cancelled by a server going down: no copy on Azure left unknown.

@@ -212,11 +212,18 @@ class Conversation(models.Model):
     def display_title(self) -> str:
         return self.title or "New chat"
 
+    def head_on_resource_of(self, deployment: Deployment) -> bool:
+        """Whether the head lives on ``deployment``'s resource (another deployment of it, as
+        after switching model): response ids are kept per resource. Only a head already loaded
+        is compared, so async callers never query here."""
+        head = self.head_deployment if Conversation.head_deployment.is_cached(self) else None
+        return head is not None and head.is_stateful and head.base_url == deployment.base_url
+
     def head_usable_for(self, deployment: Deployment, *, now: datetime | None = None) -> bool:
         """Whether the next turn on ``deployment`` may continue from the stored head."""
         if not (deployment.is_stateful and self.head_response_id and self.head_created_at):
             return False
-        if self.head_deployment_id != deployment.pk:
+        if self.head_deployment_id != deployment.pk and not self.head_on_resource_of(deployment):
             return False
         now = now or timezone.now()
         return self.head_created_at + deployment.remote_retention > now

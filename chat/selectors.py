@@ -14,8 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import QuerySet
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Deployment, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +119,22 @@ def branch_page(
         path = [message_id for message_id in path if message_id < before]
     limit = settings.CHAT_MESSAGES_PER_PAGE
     return _loaded(conversation, path[-limit:], tree), len(path) > limit
+
+
+def usable_deployments(user: object) -> QuerySet[Deployment]:
+    """The deployments ``user`` may pick for a conversation's next turn.
+
+    Per-group access (``Deployment.objects.usable_by(user)``, being added elsewhere) narrows
+    this query; until then every enabled deployment is offered."""
+    return Deployment.objects.filter(enabled=True).order_by("-is_default", "name")
+
+
+def deployment_default() -> Deployment | None:
+    return Deployment.objects.filter(enabled=True).order_by("-is_default", "priority", "pk").first()
+
+
+def deployment_for(conversation: Conversation) -> Deployment | None:
+    """The deployment that answers the conversation's next turn."""
+    if conversation.deployment is not None and conversation.deployment.enabled:
+        return conversation.deployment
+    return deployment_default()

@@ -22,7 +22,7 @@ from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
-from chat.selectors import conversation_tree
+from chat.selectors import conversation_tree, deployment_for
 from chat.usage import quota_refusal
 
 logger = logging.getLogger(__name__)
@@ -71,17 +71,6 @@ def new_client_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def deployment_default() -> Deployment | None:
-    return Deployment.objects.filter(enabled=True).order_by("-is_default", "priority", "pk").first()
-
-
-def deployment_for(conversation: Conversation) -> Deployment | None:
-    """The deployment that answers the conversation's next turn."""
-    if conversation.deployment is not None and conversation.deployment.enabled:
-        return conversation.deployment
-    return deployment_default()
-
-
 def conversation_create(
     *, owner: User, deployment: Deployment | None, instructions: str = ""
 ) -> Conversation:
@@ -112,6 +101,12 @@ def conversation_start(
             client_id=client_id,
             session_key=session_key,
         )
+
+
+def conversation_switch_model(*, conversation: Conversation, deployment: Deployment) -> None:
+    """The conversation's next turns go to ``deployment`` (one the person may use)."""
+    Conversation.objects.filter(pk=conversation.pk).update(deployment=deployment)
+    conversation.deployment = deployment
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -192,10 +187,12 @@ def turn_start(
     client_id: uuid.UUID | None,
     session_key: str | None,
     edit_of: int | None = None,
+    deployment: Deployment | None = None,
 ) -> Turn:
     """Save the user's message and a pending reply in one transaction, before anything else.
 
-    The message follows the branch shown; with ``edit_of`` (one of the person's messages in
+    With ``deployment`` (the composer's model picker) this turn and the next go to it. The
+    message follows the branch shown; with ``edit_of`` (one of the person's messages in
     this conversation) it is a new version of that message instead: a sibling of it, on a new
     branch that continues from the reply before it.
 
@@ -222,9 +219,12 @@ def turn_start(
             if reply is not None:
                 return Turn(conversation, deployment_for(conversation), repeated, reply, False)
         _refuse_while_in_flight(existing, now=now)
+        fields = ["updated_at", "current_leaf"]
+        if deployment is not None and deployment.pk != conversation.deployment_id:
+            conversation.deployment = deployment
+            fields.append("deployment")
         deployment = deployment_for(conversation)
         _refuse_over_quota(user=user, deployment=deployment)
-        fields = ["updated_at", "current_leaf"]
         # The branch shown goes on; a row written without branches follows the one before it.
         parent_id, branch_root = conversation.current_leaf_id, False
         if edit_of is not None:

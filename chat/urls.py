@@ -19,6 +19,7 @@ urlpatterns = [
         views.branch_show,
         name="branch_show",
     ),
+    path("c/<int:conversation_id>/model/", views.conversation_model, name="conversation_model"),
     path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),

@@ -15,7 +15,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
 from chat import branching, replies, selectors, services
-from chat.forms import MessageForm, NewConversationForm, RenameForm, SearchForm
+from chat.forms import MessageForm, ModelPickForm, NewConversationForm, RenameForm, SearchForm
 from chat.models import Conversation, Message
 from config.unavailable import keeps_draft_when_unavailable
 
@@ -71,6 +71,7 @@ async def _start_turn(
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
             session_key=request.session.session_key,
+            deployment=form.cleaned_data.get("deployment"),
         )
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
@@ -137,7 +138,8 @@ def _conversation_page(
     # Not "messages": that name belongs to django.contrib.messages (the flash messages).
     context = {
         "conversation": conversation,
-        "deployment": services.deployment_for(conversation),
+        "deployment": selectors.deployment_for(conversation),
+        "model_choices": selectors.usable_deployments(request.user),
         "chat_messages": chat_messages,
         "has_earlier": has_earlier,
         "in_flight_message": in_flight,
@@ -185,8 +187,8 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
     """
     user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
+    form = MessageForm(request.POST, user=user)
+    if not await sync_to_async(form.is_valid)():
         errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
         return await sync_to_async(_conversation_page)(
             request, conversation, draft=request.POST.get("text", ""), error=errors, status=400
@@ -240,6 +242,26 @@ def branch_show(
         request,
         "chat/conversation_detail.html#message_batch",
         {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
+    )
+
+
+@require_POST
+def conversation_model(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    """The composer's model picker: the conversation's next turn goes to the model picked."""
+    conversation = _owned_conversation(request, conversation_id)
+    form = ModelPickForm(request.POST, user=request.user)
+    if not form.is_valid():
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+        return HttpResponse(errors, status=400)
+    services.conversation_switch_model(
+        conversation=conversation, deployment=form.cleaned_data["deployment"]
+    )
+    if not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+    return render(
+        request,
+        "chat/conversation_detail.html#chat_subtitle",
+        {"conversation": conversation, "deployment": selectors.deployment_for(conversation)},
     )
 
 

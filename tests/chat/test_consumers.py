@@ -288,6 +288,10 @@ async def test_another_resource_means_rebuilding(
     communicator, _, _ = await connect(owner, conversation)
     await send_and_wait(communicator, conversation, "Hello")
     other = await database_sync_to_async(make_sim_deployment)(name="Other region")
+    # The same simulator under another name: to the app, another resource (another
+    # deployment on the same resource would continue the chain).
+    other.endpoint = clean_simulator.base_url.replace("127.0.0.1", "localhost")
+    await other.asave(update_fields=["endpoint"])
     await Conversation.objects.filter(pk=conversation.pk).aupdate(deployment=other)
     second = await send_and_wait(communicator, conversation, "Again")
     (forgotten,) = await forgotten_early_requests()
