@@ -105,6 +105,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if missed:
             await self.send_fragment(missed)
+        await self._watch_in_flight(in_flight)
+
+    async def _watch_in_flight(self, in_flight: Message | None) -> None:
+        """Watch the conversation's reply, here or in the process that writes it."""
         reply = replies.active_reply(self.conversation.pk)
         if reply is not None:
             self._watch(reply)
@@ -278,9 +282,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await replies.branch_shown(conversation_id=self.conversation.pk, origin=self.channel_name)
 
     async def _retry(self, payload: QueryDict) -> None:
-        try:
-            message_id = int(payload.get("message_id", ""))
-        except ValueError:
+        message_id = _message_id(payload)
+        if message_id is None:
             await self.send_fragment(fragments.notice("That reply cannot be retried."))
             return
         turn = await self._turn(services.turn_retry, message_id=message_id)
@@ -393,11 +396,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self.conversation
         )
         await self.send_fragment(shown)
-        reply = replies.active_reply(self.conversation.pk)
-        if reply is not None:
-            self._watch(reply)
-        elif in_flight is not None:
-            await self._follow_remotely(in_flight.pk)
+        await self._watch_in_flight(in_flight)
 
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:

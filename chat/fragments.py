@@ -38,8 +38,9 @@ def stream_replace(message_id: int, finished: str, growing: str) -> str:
     """The reply so far, whole (sanitized HTML from ``LiveMarkdown.snapshot``)."""
     return (
         f'<div id="message-{message_id}-stream" class="message-stream markdown" dir="auto" '
-        f'hx-swap-oob="outerHTML"><div id="message-{message_id}-done">{finished}</div>'
-        f'<div id="message-{message_id}-tail">{growing}</div></div>'
+        f'hx-swap-oob="outerHTML"><div id="message-{message_id}-done" class="stream-done">'
+        f'{finished}</div><div id="message-{message_id}-tail" class="stream-tail">{growing}</div>'
+        "</div>"
     )
 
 

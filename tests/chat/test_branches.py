@@ -11,7 +11,14 @@ from django.urls import reverse
 from chat import services
 from chat.models import Conversation, Message, StoredResponse
 from chat.selectors import conversation_branch_messages
-from tests.chat.sockets import connect, receive_until, send_payload, wait_for_reply
+from tests.chat.sockets import (
+    connect,
+    model_requests,
+    receive_until,
+    send_payload,
+    turn_and_wait,
+    wait_for_reply,
+)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,24 +26,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 COMPLETED = r"message-assistant status-completed"
 
 
-@pytest.fixture
-def owner(db):
-    return UserFactory()
-
-
-@pytest.fixture
-def conversation(owner, sim_deployment):
-    return Conversation.objects.create(owner=owner, deployment=sim_deployment)
-
-
-def creates(simulator) -> list[dict]:
-    return [r["json"] for r in simulator.requests(op="create")]
-
-
 async def turn(communicator, conversation, text: str, **extra: str) -> Message:
-    await communicator.send_to(text_data=send_payload(text, **extra))
-    await receive_until(communicator, COMPLETED)
-    return await wait_for_reply(conversation)
+    return (await turn_and_wait(communicator, conversation, text, **extra))[1]
 
 
 async def regenerate(communicator, conversation, reply: Message) -> tuple[str, Message]:
@@ -76,7 +67,7 @@ async def test_editing_a_message_makes_a_branch_and_keeps_the_old_one(
         ("assistant", "first, edited"),
     ]
     assert await Message.objects.filter(conversation=conversation).acount() == 6, "old kept"
-    request = creates(clean_simulator)[-1]
+    request = model_requests(clean_simulator)[-1]
     assert "previous_response_id" not in request or request["previous_response_id"] is None
     assert request["input"] == [{"role": "user", "content": echo("first, edited")}]
 
@@ -91,7 +82,7 @@ async def test_regenerating_an_earlier_reply_continues_from_the_reply_before_it(
 
     frames, again = await regenerate(communicator, conversation, two)
     assert "2 / 2" in frames
-    request = creates(clean_simulator)[-1]
+    request = model_requests(clean_simulator)[-1]
     assert request["previous_response_id"] == one.response_id, "no history resent"
     assert request["input"] == echo("two")
     assert await shown(conversation) == [
@@ -103,7 +94,7 @@ async def test_regenerating_an_earlier_reply_continues_from_the_reply_before_it(
 
     await turn(communicator, conversation, echo("four"))
     await communicator.disconnect()
-    assert creates(clean_simulator)[-1]["previous_response_id"] == again.response_id
+    assert model_requests(clean_simulator)[-1]["previous_response_id"] == again.response_id
     copies = StoredResponse.objects.filter(conversation=conversation)
     assert await copies.acount() == 5, "every branch's copies are in the ledger"
 
@@ -130,7 +121,7 @@ async def test_the_arrows_move_between_branches_and_the_next_turn_continues_ther
 
     await turn(communicator, conversation, echo("five"))
     await communicator.disconnect()
-    assert creates(clean_simulator)[-1]["previous_response_id"] == three.response_id
+    assert model_requests(clean_simulator)[-1]["previous_response_id"] == three.response_id
     assert [text for _, text in await shown(conversation)][-2:] == [echo("five"), "five"]
 
 
@@ -146,7 +137,7 @@ async def test_rebuilt_history_follows_the_branch_shown(
 
     await regenerate(communicator, conversation, two)
     await communicator.disconnect()
-    request = creates(clean_simulator)[-1]
+    request = model_requests(clean_simulator)[-1]
     assert request.get("previous_response_id") is None
     assert request["input"] == [
         {"role": "user", "content": echo("one")},

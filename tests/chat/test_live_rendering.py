@@ -12,22 +12,15 @@ from chat.fragments import stream_append
 from chat.models import Conversation
 from chat.rendering import LiveMarkdown, render_markdown
 from tests.chat.sockets import connect, receive_until, send_payload, wait_for_reply
-from tests.chat.test_rendering import assert_inert, parse
+from tests.chat.test_rendering import HOSTILE_HTML, assert_inert, parse
 from tests.factories import UserFactory
 
 MORE = re.compile(r'<span id="message-1-more" class="stream-more">(.*?)</span>', re.S)
 
 HOSTILE = [
-    "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>",
-    '<a href="https://example.com" hx-get="/admin/">x</a>',
-    '<div hx-trigger="load" hx-get="/x">x</div>',
-    "<style>body { display: none }</style>",
-    '<iframe src="https://evil.example/"></iframe>',
-    "<svg onload=alert(1)><circle /></svg>",
+    *HOSTILE_HTML,
     "[x](javascript:alert(1))",
     "![x](javascript:alert(1))",
-    '<a href="javascript:alert(1)">x</a>',
     "[code-block 0123456789abcdef0123456789abcdef 0]",
     "```html\n<script>alert(1)</script>\n```",
     "```\n<img src=x onerror=alert(1)>",

@@ -9,8 +9,14 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from chat.models import Conversation, Deployment, Message
-from tests.chat.sockets import connect, receive_until, send_payload, wait_for_reply
+from chat.models import Conversation, Deployment
+from tests.chat.sockets import (
+    connect,
+    model_requests,
+    receive_until,
+    turn_and_wait,
+    wait_for_reply,
+)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,37 +24,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 COMPLETED = r"message-assistant status-completed"
 
 
-@pytest.fixture
-def owner(db):
-    return UserFactory()
-
-
-@pytest.fixture
-def conversation(owner, sim_deployment):
-    return Conversation.objects.create(owner=owner, deployment=sim_deployment)
-
-
-def creates(simulator) -> list[dict]:
-    return [r["json"] for r in simulator.requests(op="create")]
-
-
-async def turn(communicator, conversation, text: str, **extra: str) -> tuple[str, Message]:
-    await communicator.send_to(text_data=send_payload(text, **extra))
-    frames = await receive_until(communicator, COMPLETED)
-    return frames, await wait_for_reply(conversation)
-
-
 async def test_a_model_on_the_same_resource_continues_the_chain(
     owner, conversation, amake_sim_deployment, clean_simulator
 ) -> None:
     other = await amake_sim_deployment(name="GPT-5 here", model="gpt-5")
     communicator, _, _ = await connect(owner, conversation)
-    _, first = await turn(communicator, conversation, "[[sim echo]]one")
-    frames, second = await turn(
+    _, first = await turn_and_wait(communicator, conversation, "[[sim echo]]one")
+    frames, second = await turn_and_wait(
         communicator, conversation, "[[sim echo]]two", deployment=str(other.pk)
     )
     await communicator.disconnect()
-    request = creates(clean_simulator)[-1]
+    request = model_requests(clean_simulator)[-1]
     assert request["model"] == other.deployment_name
     assert request["previous_response_id"] == first.response_id
     assert second.deployment_id == other.pk
@@ -65,13 +51,13 @@ async def test_a_model_on_another_resource_gets_the_history(
         endpoint=clean_simulator.base_url.replace("127.0.0.1", "localhost")
     )
     communicator, _, _ = await connect(owner, conversation)
-    await turn(communicator, conversation, "[[sim echo]]one")
-    _, reply = await turn(
+    await turn_and_wait(communicator, conversation, "[[sim echo]]one")
+    _, reply = await turn_and_wait(
         communicator, conversation, "[[sim echo]]two", deployment=str(elsewhere.pk)
     )
-    _, third = await turn(communicator, conversation, "[[sim echo]]three")
+    _, third = await turn_and_wait(communicator, conversation, "[[sim echo]]three")
     await communicator.disconnect()
-    switched, after = creates(clean_simulator)[-2:]
+    switched, after = model_requests(clean_simulator)[-2:]
     assert switched.get("previous_response_id") is None
     assert switched["input"] == [
         {"role": "user", "content": "[[sim echo]]one"},

@@ -35,8 +35,9 @@ def last_question(page: Any) -> Any:
 
 def edit_last_question(page: Any, text: str) -> None:
     question = last_question(page)
-    question.get_by_role("button", name="Edit message").click()
     editor = question.get_by_label("Edit your message")
+    expect(editor).to_be_hidden()
+    question.get_by_role("button", name="Edit message").click()
     expect(editor).to_be_focused()
     editor.fill(text)
     editor.press("Enter")
