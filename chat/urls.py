@@ -15,6 +15,16 @@ urlpatterns = [
         name="message_retry",
     ),
     path(
+        "c/<int:conversation_id>/messages/<int:message_id>/edit/",
+        views.message_edit,
+        name="message_edit",
+    ),
+    path(
+        "c/<int:conversation_id>/messages/<int:message_id>/regenerate/",
+        views.message_regenerate,
+        name="message_regenerate",
+    ),
+    path(
         "c/<int:conversation_id>/messages/<int:message_id>/show/",
         views.branch_show,
         name="branch_show",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
@@ -61,9 +63,15 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
 
 
 async def _start_turn(
-    request: AuthenticatedRequest, user: User, conversation: Conversation, form: MessageForm
+    request: AuthenticatedRequest,
+    user: User,
+    conversation: Conversation,
+    form: MessageForm,
+    *,
+    edit_of: int | None = None,
 ) -> HttpResponse:
-    """Save the message and start its reply, or show the refusal with the text kept."""
+    """Save the message (or the new version of ``edit_of``) and start its reply, or show the
+    refusal with the text kept."""
     try:
         turn = await sync_to_async(services.turn_start)(
             user=user,
@@ -72,6 +80,7 @@ async def _start_turn(
             client_id=form.cleaned_data["client_id"],
             session_key=request.session.session_key,
             deployment=form.cleaned_data.get("deployment"),
+            edit_of=edit_of,
         )
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
@@ -196,14 +205,48 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
     return await _start_turn(request, user, conversation, form)
 
 
+@keeps_draft_when_unavailable("text")
+@require_POST
+async def message_edit(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    """Editing a message without websockets: the same form and service as the consumer."""
+    user = await _signed_in_user(request)
+    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+        return await sync_to_async(_conversation_page)(
+            request, conversation, error=errors, status=400
+        )
+    return await _start_turn(request, user, conversation, form, edit_of=message_id)
+
+
 @require_POST
 async def message_retry(
     request: AuthenticatedRequest, conversation_id: int, message_id: int
 ) -> HttpResponse:
+    return await _ask_again(request, conversation_id, message_id, services.turn_retry)
+
+
+@require_POST
+async def message_regenerate(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    return await _ask_again(request, conversation_id, message_id, services.turn_regenerate)
+
+
+async def _ask_again(
+    request: AuthenticatedRequest,
+    conversation_id: int,
+    message_id: int,
+    service: Callable[..., services.Turn],
+) -> HttpResponse:
+    """Retry or regenerate a reply without websockets."""
     user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     try:
-        turn = await sync_to_async(services.turn_retry)(
+        turn = await sync_to_async(service)(
             user=user,
             conversation_id=conversation_id,
             message_id=message_id,

@@ -196,3 +196,38 @@ async def test_deleting_a_conversation_deletes_every_branchs_copies(
     assert queued == 3
     rows = StoredResponse.objects.filter(response_id__in=copies)
     assert {row.state async for row in rows} <= {"deleting", "deleted"}
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("message_edit", {"text": "hijacked"}),
+        ("message_regenerate", {}),
+        ("branch_show", {}),
+    ],
+)
+def test_another_persons_conversation_is_404_over_http(owner, sim_deployment, name, data) -> None:
+    stranger = UserFactory()
+    theirs = Conversation.objects.create(owner=stranger, deployment=sim_deployment)
+    question = Message.objects.create(conversation=theirs, role="user", text="secret")
+    client = Client()
+    client.force_login(owner)
+    response = client.post(reverse(name, args=[theirs.pk, question.pk]), data)
+    assert response.status_code == 404
+    assert Message.objects.filter(conversation=theirs).count() == 1
+
+
+def test_editing_without_websockets_makes_the_same_branch(owner, conversation) -> None:
+    question = Message.objects.create(conversation=conversation, role="user", text="first")
+    Message.objects.create(
+        conversation=conversation, role="assistant", text="answer", reply_to=question
+    )
+    client = Client()
+    client.force_login(owner)
+    url = reverse("message_edit", args=[conversation.pk, question.pk])
+    response = client.post(url, {"text": "[[sim echo]]first, edited"})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    texts = [m.text for m in conversation_branch_messages(conversation)]
+    assert texts[0] == "[[sim echo]]first, edited"
+    assert Message.objects.filter(conversation=conversation, text="first").exists()
