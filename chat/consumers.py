@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -19,7 +18,7 @@ from django.http import QueryDict
 from accounts.sockets import session_group, session_is_current, user_group
 from chat import fragments, replies, services, socket_slots, tab_views
 from chat.forms import MessageForm
-from chat.frames import FrameRefused, parse_frame
+from chat.frames import FrameRefused, frame_after, frame_message_id, parse_frame
 from chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -41,16 +40,6 @@ DATABASE_DOWN_NOTICE = (
     "The chat cannot reach its database right now, so your message was not sent. It is still "
     "in the box: try again in a moment."
 )
-
-
-def _message_id(payload: QueryDict) -> int | None:
-    value = payload.get("message_id", "")
-    return int(value) if value.isdigit() else None
-
-
-def _after(scope: dict[str, Any]) -> int | None:
-    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
-    return int(values[0]) if values and values[0].isdigit() else None
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -93,7 +82,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self._show_missed(_after(self.scope))
+        await self._show_missed(frame_after(self.scope))
 
     async def _show_missed(self, after: int | None) -> None:
         """After a reconnect: what the tab missed, then the reply in flight, here or elsewhere."""
@@ -244,7 +233,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _edit(self, payload: QueryDict) -> None:
         """A new version of one of the person's messages, sent on a new branch."""
         form = MessageForm(payload)
-        message_id = _message_id(payload)
+        message_id = frame_message_id(payload)
         if message_id is None:
             await self.send_fragment(fragments.notice("That message cannot be edited."))
             return
@@ -261,7 +250,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._begin_branch(turn)
 
     async def _regenerate(self, payload: QueryDict) -> None:
-        message_id = _message_id(payload)
+        message_id = frame_message_id(payload)
         if message_id is None:
             await self.send_fragment(fragments.notice("That reply cannot be regenerated."))
             return
@@ -282,7 +271,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await replies.branch_shown(conversation_id=self.conversation.pk, origin=self.channel_name)
 
     async def _retry(self, payload: QueryDict) -> None:
-        message_id = _message_id(payload)
+        message_id = frame_message_id(payload)
         if message_id is None:
             await self.send_fragment(fragments.notice("That reply cannot be retried."))
             return

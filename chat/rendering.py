@@ -1,4 +1,5 @@
-"""Model output (markdown) to sanitized HTML, made once when a reply is saved.
+"""Model output (markdown) to sanitized HTML, made once when a reply is saved, and while it
+streams (``LiveMarkdown``) by the very same path.
 
 The stored HTML is shown with ``|safe``, so this module is a security boundary. Three layers:
 
@@ -17,6 +18,9 @@ The stored HTML is shown with ``|safe``, so this module is a security boundary. 
    keeps nothing but ``<span>`` with Pygments' own class names. So what the model wrote always
    passes a sanitizer, and only the wrapper, written here, is trusted. The model cannot forge a
    placeholder: the nonce is drawn after its text exists.
+4. While a reply streams, the only markup added after sanitizing is ``LiveMarkdown``'s own empty
+   span (an id made from the message's number) before the closing tags at the end of the block
+   still growing; the text that fills it until the next render is escaped.
 """
 
 import re
