@@ -36,8 +36,18 @@ from bench.harness import SIMULATOR_KEY, cookie_header, summary
 from chat.simulator.replies import compose_reply, seed_for, split_tokens
 
 DELTA_FRAME = re.compile(
-    r'<span id="message-(\d+)-stream" hx-swap-oob="beforeend">(.*?)</span>', re.S
+    r'<span id="message-(\d+)-more" hx-swap-oob="beforeend">(.*?)</span>', re.S
 )
+# A live markdown render: the blocks just finished, then the growing block again.
+RENDER_FRAME = re.compile(r'<div id="message-(\d+)-tail" hx-swap-oob="innerHTML">')
+_TAG = re.compile(r"<[^>]*>")
+
+
+def shown_chars(fragment: str) -> int:
+    """About how many characters of the reply's text a rendered fragment shows."""
+    return len(html.unescape(_TAG.sub("", fragment)))
+
+
 REPLY_STATUS = re.compile(
     r'<article id="message-(\d+)" class="message message-assistant status-(\w+)"'
 )
@@ -162,6 +172,7 @@ class RelayLane:
         swaps do."""
         ends = delta_ends(record.text)
         received = 0
+        finished = 0
         reply_id = ""
         payload = self._payload(record.text)
         record.sent_at = time.time()
@@ -176,9 +187,14 @@ class RelayLane:
                     reply_id = next((m for m, s in statuses.items() if s in IN_FLIGHT), "")
                 deltas = DELTA_FRAME.findall(frame)
                 pieces = [text for message_id, text in deltas if message_id == reply_id]
+                render = RENDER_FRAME.search(frame)
                 if len(pieces) < len(deltas) or statuses.keys() - {reply_id}:
                     record.stray_frames += 1
-                if pieces:
+                if render is not None and render[1] == reply_id:
+                    record.frames.append(now)
+                    finished += shown_chars(frame[: render.start()])
+                    received = finished + shown_chars(frame[render.end() :])
+                elif pieces:
                     record.frames.append(now)
                     received += sum(len(html.unescape(piece)) for piece in pieces)
                     while (

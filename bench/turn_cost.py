@@ -37,7 +37,7 @@ from bench.harness import (
     table,
     write_results,
 )
-from bench.lanes import DELTA_FRAME, IN_FLIGHT, REPLY_STATUS
+from bench.lanes import DELTA_FRAME, IN_FLIGHT, RENDER_FRAME, REPLY_STATUS
 
 HISTORIES = (1, 100, 1000)
 MEASURED_TURNS = 3
@@ -103,7 +103,9 @@ async def one_turn(communicator: WebsocketCommunicator, log: QueryLog, text: str
         now = time.monotonic()
         statuses = dict(REPLY_STATUS.findall(frame))
         reply_id = reply_id or next((m for m, s in statuses.items() if s in IN_FLIGHT), "")
-        if any(message_id == reply_id for message_id, _ in DELTA_FRAME.findall(frame)):
+        rendered = [match[1] for match in RENDER_FRAME.finditer(frame)]
+        appended = [message_id for message_id, _ in DELTA_FRAME.findall(frame)]
+        if reply_id and reply_id in rendered + appended:
             first_delta = first_delta or now
             last_delta = now
         status = statuses.get(reply_id, "pending")

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -19,7 +18,7 @@ from django.http import QueryDict
 from accounts.sockets import session_group, session_is_current, user_group
 from chat import fragments, replies, services, socket_slots, tab_views
 from chat.forms import MessageForm
-from chat.frames import FrameRefused, parse_frame
+from chat.frames import FrameRefused, frame_after, frame_message_id, parse_frame
 from chat.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -41,11 +40,6 @@ DATABASE_DOWN_NOTICE = (
     "The chat cannot reach its database right now, so your message was not sent. It is still "
     "in the box: try again in a moment."
 )
-
-
-def _after(scope: dict[str, Any]) -> int | None:
-    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
-    return int(values[0]) if values and values[0].isdigit() else None
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -88,7 +82,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self._show_missed(_after(self.scope))
+        await self._show_missed(frame_after(self.scope))
 
     async def _show_missed(self, after: int | None) -> None:
         """After a reconnect: what the tab missed, then the reply in flight, here or elsewhere."""
@@ -100,6 +94,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return
         if missed:
             await self.send_fragment(missed)
+        await self._watch_in_flight(in_flight)
+
+    async def _watch_in_flight(self, in_flight: Message | None) -> None:
+        """Watch the conversation's reply, here or in the process that writes it."""
         reply = replies.active_reply(self.conversation.pk)
         if reply is not None:
             self._watch(reply)
@@ -190,6 +188,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self._retry(payload)
             elif action == "send":
                 await self._send_message(payload)
+            elif action == "edit":
+                await self._edit(payload)
+            elif action == "regenerate":
+                await self._regenerate(payload)
             else:
                 await self.send_fragment(fragments.notice("Unknown action; reload the page."))
         except DatabaseError:
@@ -197,20 +199,29 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.send_fragment(fragments.notice(DATABASE_DOWN_NOTICE))
 
     async def _send_message(self, payload: QueryDict) -> None:
-        form = MessageForm(payload)
-        if not form.is_valid():
+        switching = payload.get("deployment", "") not in ("", str(self.conversation.deployment_id))
+        if not switching:
+            payload = payload.copy()
+            payload.pop("deployment", None)
+        form = MessageForm(payload, user=self.scope["user"])
+        # Only a change of model asks the database to check the pick.
+        valid = await database_sync_to_async(form.is_valid)() if switching else form.is_valid()
+        if not valid:
             await self.send_fragment(fragments.form_errors(form.errors))
             return
         text = form.cleaned_data["text"]
         early = None
-        if time.monotonic() >= self.early_requests_after:
+        if not switching and time.monotonic() >= self.early_requests_after:
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
             if early is not None:
                 await early.head_start()
         turn = None
         try:
             turn = await self._turn(
-                services.turn_start, text=text, client_id=form.cleaned_data["client_id"]
+                services.turn_start,
+                text=text,
+                client_id=form.cleaned_data["client_id"],
+                deployment=form.cleaned_data["deployment"],
             )
         finally:
             # Refused, or cancelled by a server going down: no copy on Azure left unknown.
@@ -219,10 +230,49 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if turn is not None:
             await self._begin(turn, [turn.user_message, turn.assistant_message], early=early)
 
+    async def _edit(self, payload: QueryDict) -> None:
+        """A new version of one of the person's messages, sent on a new branch."""
+        form = MessageForm(payload)
+        message_id = frame_message_id(payload)
+        if message_id is None:
+            await self.send_fragment(fragments.notice("That message cannot be edited."))
+            return
+        if not form.is_valid():
+            await self.send_fragment(fragments.form_errors(form.errors))
+            return
+        turn = await self._turn(
+            services.turn_start,
+            text=form.cleaned_data["text"],
+            client_id=form.cleaned_data["client_id"],
+            edit_of=message_id,
+        )
+        if turn is not None:
+            await self._begin_branch(turn)
+
+    async def _regenerate(self, payload: QueryDict) -> None:
+        message_id = frame_message_id(payload)
+        if message_id is None:
+            await self.send_fragment(fragments.notice("That reply cannot be regenerated."))
+            return
+        turn = await self._turn(services.turn_regenerate, message_id=message_id)
+        if turn is not None:
+            await self._begin_branch(turn)
+
+    async def _begin_branch(self, turn: services.Turn) -> None:
+        """A turn on a new branch: the tab, and the conversation's other tabs, show that
+        branch in place of the one they showed."""
+        if not turn.created:
+            await self._begin(turn, [turn.user_message, turn.assistant_message])
+            return
+        reply = replies.reply_start(turn)
+        shown, _ = await database_sync_to_async(tab_views.branch_fragment)(turn.conversation)
+        await self.send_fragment(shown + fragments.clear_notice())
+        self._watch(reply)
+        await replies.branch_shown(conversation_id=self.conversation.pk, origin=self.channel_name)
+
     async def _retry(self, payload: QueryDict) -> None:
-        try:
-            message_id = int(payload.get("message_id", ""))
-        except ValueError:
+        message_id = frame_message_id(payload)
+        if message_id is None:
             await self.send_fragment(fragments.notice("That reply cannot be retried."))
             return
         turn = await self._turn(services.turn_retry, message_id=message_id)
@@ -328,11 +378,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         else:
             await self._follow_remotely(max(event["message_ids"]))
 
+    async def branch_shown(self, event: dict[str, Any]) -> None:
+        if event["origin"] == self.channel_name:
+            return
+        shown, in_flight = await database_sync_to_async(tab_views.branch_fragment)(
+            self.conversation
+        )
+        await self.send_fragment(shown)
+        await self._watch_in_flight(in_flight)
+
     async def reply_progress(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:
             return
         self.remote_progress_at = time.monotonic()
-        await self.send_fragment(fragments.stream_replace(event["message_id"], event["text"]))
+        await self.send_fragment(
+            fragments.stream_replace(event["message_id"], event["finished"], event["growing"])
+        )
 
     async def reply_finished(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:

@@ -5,6 +5,7 @@ Markdown. Built from the owner's rows only; the callers pass conversations from 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -14,21 +15,35 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from chat.models import Conversation, Deployment, Message
+from chat.selectors import branch_path, tree_of
 
 FORMAT_VERSION = 1
 
 
 def conversation_export_messages(conversation: Conversation) -> QuerySet[Message]:
-    """The messages an export of ``conversation`` holds, in conversation order."""
-    return export_messages_of([conversation.pk])
+    """The messages an export of ``conversation`` holds: the branch it shows, in order."""
+    return export_messages_of([conversation])
 
 
-def export_messages_of(conversation_ids: Iterable[int]) -> QuerySet[Message]:
-    """The exported messages of several conversations in one query, grouped by conversation
-    and in conversation order within each. Every export goes through here, so what "the
-    conversation" is (which messages, in which order) is decided in this one place."""
+def export_messages_of(conversations: Iterable[Conversation]) -> QuerySet[Message]:
+    """The exported messages of several conversations in two queries, grouped by conversation
+    and in order within each: the branch each one shows (its other versions stay out, as they
+    do on the page). Every export goes through here, so what "the conversation" is (which
+    messages, in which order) is decided in this one place."""
+    conversations = list(conversations)
+    shapes: dict[int, list[tuple[int, int | None, bool]]] = defaultdict(list)
+    rows = Message.objects.filter(conversation__in=[c.pk for c in conversations]).order_by("id")
+    for conversation_id, message_id, parent_id, branch_root in rows.values_list(
+        "conversation_id", "id", "parent_id", "branch_root"
+    ):
+        shapes[conversation_id].append((message_id, parent_id, branch_root))
+    shown = [
+        message_id
+        for conversation in conversations
+        for message_id in branch_path(conversation, tree_of(shapes[conversation.pk]))
+    ]
     return (
-        Message.objects.filter(conversation_id__in=list(conversation_ids))
+        Message.objects.filter(pk__in=shown)
         .select_related("deployment")
         .order_by("conversation_id", "id")
     )
@@ -99,11 +114,11 @@ def conversation_json(conversation: Conversation) -> str:
 
 
 def account_json(conversations: QuerySet[Conversation]) -> str:
-    """Every conversation of ``conversations`` in one document, in two queries however many
-    there are: the conversations, then all their messages."""
+    """Every conversation of ``conversations`` in one document, in three queries however many
+    there are: the conversations, the shape of their branches, then the messages shown."""
     rows = list(conversations.select_related("deployment").order_by("-updated_at", "-id"))
     by_conversation: dict[int, list[Message]] = {row.pk: [] for row in rows}
-    for message in export_messages_of(by_conversation).iterator(chunk_size=2000):
+    for message in export_messages_of(rows).iterator(chunk_size=2000):
         by_conversation[message.conversation_id].append(message)
     return export_document([conversation_data(row, by_conversation[row.pk]) for row in rows])
 

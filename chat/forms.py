@@ -8,6 +8,7 @@ from django.core.validators import MaxLengthValidator
 
 from accounts.models import User
 from chat.models import Conversation, Deployment
+from chat.selectors import usable_deployments
 
 SEARCH_MAX_CHARS = 200
 # Half of a UTF-16 surrogate pair on its own: JSON can carry one ("\ud83d"), UTF-8 cannot.
@@ -59,9 +60,20 @@ class MessageForm(forms.Form):
         widget=forms.HiddenInput,
         error_messages={"invalid": "The page sent a malformed message id; reload the page."},
     )
+    # The composer's model picker: the next turn goes to this deployment (empty: as before).
+    deployment = forms.ModelChoiceField(
+        label="Model",
+        queryset=Deployment.objects.none(),
+        required=False,
+        error_messages={"invalid_choice": "That model is no longer available; pick another."},
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:
+            field = self.fields["deployment"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = usable_deployments(user)
         limit = settings.CHAT_MAX_MESSAGE_CHARS
         self.fields["text"].validators.append(
             MaxLengthValidator(
@@ -172,3 +184,19 @@ class RenameForm(forms.ModelForm[Conversation]):
         if not title:
             raise forms.ValidationError("A title cannot be empty.")
         return title
+
+
+class ModelPickForm(forms.Form):
+    """The composer's model picker, changed on its own: the conversation's next turn goes to
+    the deployment picked."""
+
+    deployment = forms.ModelChoiceField(
+        queryset=Deployment.objects.none(),
+        error_messages={"invalid_choice": "That model is no longer available; pick another."},
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["deployment"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = usable_deployments(user)

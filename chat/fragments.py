@@ -1,6 +1,7 @@
 """HTML fragments sent over the websocket: each top-level element is an htmx out-of-band swap.
 
-Stream fragments are built by string formatting (they go out ~20 times a second per reply);
+Stream fragments are built by string formatting (they go out ~20 times a second per reply)
+from HTML that ``chat.rendering.LiveMarkdown`` sanitized;
 everything else renders the conversation page's partials, so the page and the socket agree.
 """
 
@@ -16,16 +17,30 @@ PAGE = "chat/conversation_detail.html"
 
 
 def stream_append(message_id: int, text: str) -> str:
+    """Text run on at the end of the growing block, escaped, until that block's next render."""
     return (
-        f'<span id="message-{message_id}-stream" hx-swap-oob="beforeend">'
+        f'<span id="message-{message_id}-more" hx-swap-oob="beforeend">'
         f"{escape(text, quote=False)}</span>"
     )
 
 
-def stream_replace(message_id: int, text: str) -> str:
+def stream_render(message_id: int, finished: str, growing: str) -> str:
+    """Blocks that just finished (sanitized HTML, added once) and the growing block, again."""
+    added = (
+        f'<div id="message-{message_id}-done" hx-swap-oob="beforeend">{finished}</div>'
+        if finished
+        else ""
+    )
+    return added + f'<div id="message-{message_id}-tail" hx-swap-oob="innerHTML">{growing}</div>'
+
+
+def stream_replace(message_id: int, finished: str, growing: str) -> str:
+    """The reply so far, whole (sanitized HTML from ``LiveMarkdown.snapshot``)."""
     return (
-        f'<div id="message-{message_id}-stream" class="message-stream" dir="auto" '
-        f'hx-swap-oob="outerHTML">{escape(text, quote=False)}</div>'
+        f'<div id="message-{message_id}-stream" class="message-stream markdown" dir="auto" '
+        f'hx-swap-oob="outerHTML"><div id="message-{message_id}-done" class="stream-done">'
+        f'{finished}</div><div id="message-{message_id}-tail" class="stream-tail">{growing}</div>'
+        "</div>"
     )
 
 
@@ -33,14 +48,31 @@ def _render(partial: str, context: dict[str, Any]) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 
 
-def message(message: Message, *, stream_text: str = "", oob: bool = True) -> str:
+def message(message: Message, *, oob: bool = True) -> str:
     """A whole message, replacing its earlier self on the page when ``oob``."""
-    return _render("message", {"message": message, "stream_text": stream_text, "oob": oob})
+    return _render("message", {"message": message, "oob": oob})
 
 
 def appended_messages(*messages: Message) -> str:
     inner = "".join(message(m, oob=False) for m in messages)
     return f'<div hx-swap-oob="beforeend:#messages">{inner}</div>'
+
+
+def branch(
+    conversation: Conversation,
+    messages: list[Message],
+    *,
+    has_earlier: bool,
+    in_flight_message: Message | None,
+) -> str:
+    """The messages of the branch shown, in place of the page's, with the controls to match."""
+    batch = _render(
+        "message_batch",
+        {"conversation": conversation, "chat_messages": messages, "has_earlier": has_earlier},
+    )
+    return f'<div hx-swap-oob="innerHTML:#messages">{batch}</div>' + reply_controls(
+        conversation, in_flight_message=in_flight_message
+    )
 
 
 def reply_controls(conversation: Conversation, *, in_flight_message: Message | None) -> str:

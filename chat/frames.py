@@ -7,6 +7,8 @@ or nested thousands of levels deep is refused with a message, never by dropping 
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.http import QueryDict
@@ -50,3 +52,15 @@ def parse_frame(text_data: str | None) -> QueryDict:
         else:
             raise FrameRefused(UNREADABLE)
     return data
+
+
+def frame_message_id(payload: QueryDict) -> int | None:
+    """The message a frame acts on (edit, regenerate, retry), if it names one."""
+    value = payload.get("message_id", "")
+    return int(value) if value.isdigit() else None
+
+
+def frame_after(scope: dict[str, Any]) -> int | None:
+    """The last message a reconnecting page shows (``?after=`` on the socket's URL)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get("after", [])
+    return int(values[0]) if values and values[0].isdigit() else None

@@ -211,6 +211,12 @@ class Conversation(models.Model):
         Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     head_created_at = models.DateTimeField(null=True, blank=True)
+    # The branch shown: the newest message under this one (see chat.selectors). Each turn
+    # moves it to its reply; an edit, a regenerated reply or the arrows between versions move
+    # it to another branch.
+    current_leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     archived = models.BooleanField(default=False)
     pinned = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -238,11 +244,18 @@ class Conversation(models.Model):
     def display_title(self) -> str:
         return self.title or "New chat"
 
+    def head_on_resource_of(self, deployment: Deployment) -> bool:
+        """Whether the head lives on ``deployment``'s resource (another deployment of it, as
+        after switching model): response ids are kept per resource. Only a head already loaded
+        is compared, so async callers never query here."""
+        head = self.head_deployment if Conversation.head_deployment.is_cached(self) else None
+        return head is not None and head.is_stateful and head.base_url == deployment.base_url
+
     def head_usable_for(self, deployment: Deployment, *, now: datetime | None = None) -> bool:
         """Whether the next turn on ``deployment`` may continue from the stored head."""
         if not (deployment.is_stateful and self.head_response_id and self.head_created_at):
             return False
-        if self.head_deployment_id != deployment.pk:
+        if self.head_deployment_id != deployment.pk and not self.head_on_resource_of(deployment):
             return False
         now = now or timezone.now()
         return self.head_created_at + deployment.remote_retention > now
@@ -276,6 +289,13 @@ class Message(models.Model):
     reply_to = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
     )
+    # The message this one follows: a user message follows a reply, a reply its question.
+    # Siblings (the same parent) are branches. A row without a parent follows the message
+    # before it in the conversation, unless it is a branch root: an edit of the first message.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    branch_root = models.BooleanField(default=False)
     deployment = models.ForeignKey(
         Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

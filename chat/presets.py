@@ -10,7 +10,7 @@ from django.db.models import F, Q, QuerySet
 
 from accounts.models import User
 from chat.models import Conversation, Deployment, Preset
-from chat.services import deployment_default
+from chat.selectors import deployment_default
 
 
 def presets_for(user: User) -> QuerySet[Preset]:

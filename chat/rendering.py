@@ -1,4 +1,5 @@
-"""Model output (markdown) to sanitized HTML, made once when a reply is saved.
+"""Model output (markdown) to sanitized HTML, made once when a reply is saved, and while it
+streams (``LiveMarkdown``) by the very same path.
 
 The stored HTML is shown with ``|safe``, so this module is a security boundary. Three layers:
 
@@ -18,6 +19,9 @@ The stored HTML is shown with ``|safe``, so this module is a security boundary. 
    ``<span>`` with Pygments' own class names. So what the model wrote always passes a
    sanitizer, and only the wrapper, written here, is trusted. The model cannot forge a
    placeholder: the nonce is drawn after its text exists.
+4. While a reply streams, the only markup added after sanitizing is ``LiveMarkdown``'s own empty
+   span (an id made from the message's number) before the closing tags at the end of the block
+   still growing; the text that fills it until the next render is escaped.
 """
 
 import re
@@ -106,8 +110,8 @@ def _lexer_for(language: str) -> Lexer | None:
         return None
 
 
-def _code_block_html(code: str, language: str) -> str:
-    lexer = _lexer_for(language) if language else None
+def _code_block_html(code: str, language: str, *, still_open: bool = False) -> str:
+    lexer = _lexer_for(language) if language and not still_open else None
     if lexer is None or len(code) > MAX_HIGHLIGHT_CHARS:
         body = escape(code, quote=False)
     else:
@@ -128,7 +132,11 @@ def _render_code_block(
 ) -> str:
     token = tokens[idx]
     code_blocks: list[str] = env["code_blocks"]
-    code_blocks.append(_code_block_html(token.content, _language_of(token.info)))
+    code_blocks.append(
+        _code_block_html(
+            token.content, _language_of(token.info), still_open=bool(token.meta.get("open"))
+        )
+    )
     return f"[code-block {env['nonce']} {len(code_blocks) - 1}]\n"
 
 
@@ -193,14 +201,17 @@ def clean_model_text(text: str) -> str:
     return _CONTROL_CHARACTERS.sub("", text)
 
 
-def render_markdown(text: str) -> str:
-    """Render a finished reply to sanitized HTML, safe to store and show with ``|safe``."""
-    nonce = secrets.token_hex(16)
-    code_blocks: list[str] = []
-    env: dict[str, Any] = {"nonce": nonce, "code_blocks": code_blocks}
-    document = _document_cleaner.clean(_markdown.render(clean_model_text(text), env))
+def _new_env() -> dict[str, Any]:
+    return {"nonce": secrets.token_hex(16), "code_blocks": []}
+
+
+def _sanitized(tokens: Sequence[Token], env: dict[str, Any]) -> str:
+    """Tokens to HTML through the one allow-list, our code block wrappers put back after it."""
+    document = _document_cleaner.clean(_markdown.renderer.render(tokens, _markdown.options, env))
+    code_blocks: list[str] = env["code_blocks"]
     if not code_blocks:
         return document
+    nonce = env["nonce"]
 
     def restore_code_block(match: re.Match[str]) -> str:
         if match[1] != nonce:
@@ -208,3 +219,98 @@ def render_markdown(text: str) -> str:
         return code_blocks[int(match[2])]
 
     return _PLACEHOLDER.sub(restore_code_block, document)
+
+
+def render_markdown(text: str) -> str:
+    """Render a finished reply to sanitized HTML, safe to store and show with ``|safe``."""
+    env = _new_env()
+    return _sanitized(_markdown.parse(clean_model_text(text), env), env)
+
+
+_CLOSING_TAGS_AT_END = re.compile(r"(?:</[a-z0-9]+>\s*)*\Z")
+_LINE_ENDINGS = re.compile(r"\r\n?")
+
+
+def _fence_is_closed(token: Token, lines: list[str]) -> bool:
+    """Whether a fenced block's closing fence has arrived (markdown-it runs an unclosed fence
+    to the end of the text; a closed one's last line is its fence)."""
+    if token.map is None or token.map[1] - 1 <= token.map[0]:
+        return False
+    last = lines[token.map[1] - 1].lstrip(" \t>")
+    fence = token.markup
+    return last.startswith(fence) and not last.strip(fence[0] + " \t")
+
+
+class LiveMarkdown:
+    """A reply's markdown, rendered while it streams by the same renderer and allow-list as
+    ``render_markdown``, so that the final render replaces it without a visible change.
+
+    Finished blocks are rendered once: a top-level block is finished when the next one begins,
+    and from then on only the text after it is parsed. The block still growing is parsed again,
+    but not at every delta: its parse costs in proportion to its length, so it is rendered
+    again once the text that arrived since its last render is ``RERENDER_SHARE`` of it; what
+    arrives meanwhile is escaped text appended at the end of the block (the "more" span). The
+    cost per delta so stays flat however long the reply or its growing block. An open code
+    fence is shown plain; it is highlighted when its closing fence arrives.
+    """
+
+    RERENDER_SHARE = 0.5
+
+    def __init__(self, message_id: int) -> None:
+        self.more_id = f"message-{message_id}-more"
+        self._done: list[str] = []
+        self._tail = ""
+        self._tail_html = ""
+        self._rendered_chars = 0
+        self._unrendered: list[str] = []
+        self._unrendered_chars = 0
+
+    def add(self, text: str) -> tuple[str, str] | str:
+        """Take cleaned text. Returns ``(finished blocks, growing block)`` as HTML when the
+        growing block was rendered again, else the text to append to it (not yet escaped)."""
+        self._tail += text
+        self._unrendered.append(text)
+        self._unrendered_chars += len(text)
+        if self._unrendered_chars < self.RERENDER_SHARE * self._rendered_chars:
+            return text
+        return self._render()
+
+    def _render(self) -> tuple[str, str]:
+        # A carriage return may be the first half of "\r\n": it waits for the next text.
+        held = "\r" if self._tail.endswith("\r") else ""
+        source = _LINE_ENDINGS.sub("\n", self._tail[: len(self._tail) - len(held)])
+        env = _new_env()
+        tokens = _markdown.parse(source, env)
+        lines = source.split("\n")
+        for token in tokens:
+            if token.type == "fence" and not _fence_is_closed(token, lines):
+                token.meta["open"] = True
+        starts = [i for i, t in enumerate(tokens) if t.level == 0 and t.nesting >= 0 and t.map]
+        finished = ""
+        if len(starts) > 1:
+            split = starts[-1]
+            first_line = tokens[split].map[0]  # type: ignore[index]
+            finished = _sanitized(tokens[:split], env)
+            self._done.append(finished)
+            source = "\n".join(lines[first_line:])
+            tokens = tokens[split:]
+        self._tail = source + held
+        self._tail_html = _sanitized(tokens, env)
+        self._rendered_chars = len(source)
+        self._unrendered.clear()
+        self._unrendered_chars = 0
+        return finished, self._with_more(self._tail_html)
+
+    def _with_more(self, html: str, text: str = "") -> str:
+        """The growing block with the span that takes the text arriving before its next render:
+        inside its innermost last element, so the text runs on where the block ends."""
+        span = f'<span id="{self.more_id}" class="stream-more">{text}</span>'
+        end = _CLOSING_TAGS_AT_END.search(html)
+        at = end.start() if end is not None else len(html)
+        return html[:at] + span + html[at:]
+
+    def snapshot(self) -> tuple[str, str]:
+        """Everything so far, finished blocks and growing block, for a tab that starts
+        watching mid-reply."""
+        unrendered = escape("".join(self._unrendered), quote=False)
+        return "".join(self._done), self._with_more(self._tail_html, unrendered)

@@ -11,18 +11,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.sockets import session_is_current
+from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
 from chat.durations import seconds_text
 from chat.failover import failover_candidates
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
+from chat.selectors import conversation_tree, deployment_for
 from chat.usage import quota_refusal
 
 logger = logging.getLogger(__name__)
@@ -71,40 +72,15 @@ def new_client_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def deployment_default(*, user: User) -> Deployment | None:
-    return Deployment.objects.usable_by(user).order_by("-is_default", "priority", "pk").first()
-
-
-def deployment_for(conversation: Conversation, *, user: User) -> Deployment | None:
-    """The deployment that answers the conversation's next turn: its own while enabled, else
-    the default of those the user may use."""
-    if conversation.deployment is not None and conversation.deployment.enabled:
-        return conversation.deployment
-    return deployment_default(user=user)
-
-
 def _refuse_not_allowed(*, user: User, deployment: Deployment | None) -> None:
     """A deployment limited to groups the user is no longer in (a role removed in Entra ID):
     the conversation stays readable, and its next turn is refused with the way out."""
     if deployment is not None and not deployment.usable_by(user):
         raise TurnRefused(
-            f"You no longer have access to {deployment.name}. Your conversation is kept; "
-            "start a new chat to continue with a model you may use.",
+            f"You no longer have access to {deployment.name}. Your conversation is kept: "
+            "pick another model under the message box to continue.",
             code="deployment_not_allowed",
         )
-
-
-def messages_page(
-    *, conversation: Conversation, before: int | None = None
-) -> tuple[list[Message], bool]:
-    """The latest messages (before the message ``before``, if given), oldest first, and whether
-    earlier ones exist. Long conversations open fast and load their past on request."""
-    limit = settings.CHAT_MESSAGES_PER_PAGE
-    rows = conversation.messages.select_related("deployment").order_by("-id")
-    if before is not None:
-        rows = rows.filter(pk__lt=before)
-    page = list(rows[: limit + 1])
-    return page[:limit][::-1], len(page) > limit
 
 
 def conversation_create(
@@ -137,6 +113,12 @@ def conversation_start(
             client_id=client_id,
             session_key=session_key,
         )
+
+
+def conversation_switch_model(*, conversation: Conversation, deployment: Deployment) -> None:
+    """The conversation's next turns go to ``deployment`` (one the person may use)."""
+    Conversation.objects.filter(pk=conversation.pk).update(deployment=deployment)
+    conversation.deployment = deployment
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -223,8 +205,15 @@ def turn_start(
     text: str,
     client_id: uuid.UUID | None,
     session_key: str | None,
+    edit_of: int | None = None,
+    deployment: Deployment | None = None,
 ) -> Turn:
     """Save the user's message and a pending reply in one transaction, before anything else.
+
+    With ``deployment`` (the composer's model picker) this turn and the next go to it. The
+    message follows the branch shown; with ``edit_of`` (one of the person's messages in
+    this conversation) it is a new version of that message instead: a sibling of it, on a new
+    branch that continues from the reply before it.
 
     A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
     """
@@ -247,41 +236,69 @@ def turn_start(
                 .first()
             )
             if reply is not None:
-                deployment = deployment_for(conversation, user=user)
-                return Turn(conversation, deployment, repeated, reply, False)
-        in_flight = [m for m in existing if m.in_flight and not _abandon_if_orphaned(m, now=now)]
-        if in_flight:
-            raise TurnRefused(
-                "A reply is still being written in this conversation. Wait for it to finish "
-                "or press Stop, then send again.",
-                code="reply_in_flight",
-            )
+                return Turn(
+                    conversation, deployment_for(conversation, user=user), repeated, reply, False
+                )
+        _refuse_while_in_flight(existing, now=now)
+        fields = ["updated_at", "current_leaf"]
+        if deployment is not None and deployment.pk != conversation.deployment_id:
+            conversation.deployment = deployment
+            fields.append("deployment")
         deployment = deployment_for(conversation, user=user)
         _refuse_not_allowed(user=user, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
+        # The branch shown goes on; a row written without branches follows the one before it.
+        parent_id, branch_root = conversation.current_leaf_id, False
+        if edit_of is not None:
+            fork = branch_fork_of(conversation, edit_of)
+            if fork is None:
+                raise TurnRefused("That message cannot be edited.", code="not_editable")
+            parent_id, branch_root = fork
+            fields += ["head_response_id", "head_deployment", "head_created_at"]
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
             text=text,
             client_id=client_id,
             created_at=now,
+            parent_id=parent_id,
+            branch_root=branch_root,
         )
-        assistant_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.PENDING,
-            reply_to=user_message,
-            deployment=deployment,
-            created_at=now,
-            alive_until=reply_lease_until(now),
-        )
+        assistant_message = _pending_reply(conversation, user_message, deployment, now=now)
         conversation.updated_at = now
-        fields = ["updated_at"]
+        conversation.current_leaf = assistant_message
         if not conversation.title:
             conversation.title = title_from_text(text)
             fields.append("title")
         conversation.save(update_fields=fields)
+    if edit_of is not None:
+        branch_mark(conversation, user_message, assistant_message)
     return Turn(conversation, deployment, user_message, assistant_message, True)
+
+
+def _refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
+    in_flight = [m for m in messages if m.in_flight and not _abandon_if_orphaned(m, now=now)]
+    if in_flight:
+        raise TurnRefused(
+            "A reply is still being written in this conversation. Wait for it to finish "
+            "or press Stop, then send again.",
+            code="reply_in_flight",
+        )
+
+
+def _pending_reply(
+    conversation: Conversation, question: Message, deployment: Deployment | None, *, now: datetime
+) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        reply_to=question,
+        parent=question,
+        deployment=deployment,
+        created_at=now,
+        alive_until=reply_lease_until(now),
+    )
 
 
 def turn_retry(
@@ -295,10 +312,10 @@ def turn_retry(
         conversation = _lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
         )
+        leaf = conversation_tree(conversation).leaf(conversation) or 0
         last = (
-            Message.objects.filter(conversation=conversation)
+            Message.objects.filter(conversation=conversation, pk=leaf)
             .select_related("reply_to")
-            .order_by("-id")
             .first()
         )
         if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
@@ -324,7 +341,57 @@ def turn_retry(
         last.save()
         conversation.updated_at = now
         conversation.save(update_fields=["updated_at"])
+    branch_mark(conversation, last)
     return Turn(conversation, deployment, last.reply_to, last, True)
+
+
+def turn_regenerate(
+    *, user: User, conversation_id: int, message_id: int, session_key: str | None
+) -> Turn:
+    """Ask again for any reply of the conversation: a new reply beside it, on a new branch that
+    continues from the reply before its question; the old one is kept.
+
+    Costs what a new message costs: the same rate limit and daily quota."""
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = _lock_conversation(
+            user=user, conversation_id=conversation_id, session_key=session_key
+        )
+        old = (
+            Message.objects.filter(
+                pk=message_id, conversation=conversation, role=Message.Role.ASSISTANT
+            )
+            .select_related("reply_to")
+            .first()
+        )
+        if old is None or old.reply_to is None:
+            raise TurnRefused("That reply cannot be regenerated.", code="not_regenerable")
+        in_flight = Message.objects.filter(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            status__in=Message.IN_FLIGHT,
+        )
+        _refuse_while_in_flight(list(in_flight), now=now)
+        deployment = deployment_for(conversation, user=user)
+        _refuse_not_allowed(user=user, deployment=deployment)
+        _refuse_over_quota(user=user, deployment=deployment)
+        _refuse_over_rate_limit(user=user)
+        question = old.reply_to
+        branch_continue_after(conversation, conversation_tree(conversation).parent.get(question.pk))
+        reply = _pending_reply(conversation, question, deployment, now=now)
+        conversation.updated_at = now
+        conversation.current_leaf = reply
+        conversation.save(
+            update_fields=[
+                "updated_at",
+                "current_leaf",
+                "head_response_id",
+                "head_deployment",
+                "head_created_at",
+            ]
+        )
+    branch_mark(conversation, reply)
+    return Turn(conversation, deployment, question, reply, True)
 
 
 def reply_input(
@@ -337,14 +404,5 @@ def reply_input(
 
 
 def history_input(*, turn: Turn) -> list[dict[str, str]]:
-    """The conversation's history up to this turn's question, in one query."""
-    rows = (
-        Message.objects.filter(conversation_id=turn.conversation.pk, pk__lte=turn.user_message.pk)
-        .exclude(
-            role=Message.Role.ASSISTANT, status__in=(*Message.IN_FLIGHT, Message.Status.FAILED)
-        )
-        .exclude(text="")
-        .order_by("id")
-        .values_list("role", "text")
-    )
-    return [{"role": role, "content": text} for role, text in rows]
+    """The history of this turn's branch up to its question, in one query."""
+    return branch_history(conversation_id=turn.conversation.pk, question_id=turn.user_message.pk)

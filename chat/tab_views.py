@@ -11,6 +11,7 @@ from django.conf import settings
 from chat import fragments
 from chat.feedback import feedback_attach
 from chat.models import Conversation, Message
+from chat.selectors import branch_page, branch_path, conversation_tree, mark_branches
 
 
 def owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
@@ -23,19 +24,28 @@ def owned_conversation(user: Any, conversation_id: int) -> Conversation | None:
 
 
 def catch_up(conversation: Conversation, after: int | None) -> tuple[str, Message | None]:
-    """What a tab showing messages up to ``after`` has missed, and the reply still in flight.
+    """What a tab showing the branch up to ``after`` has missed, and the reply still in flight.
 
-    Without ``after`` (a page just rendered), only the latest reply: how it ended, if it did."""
-    rows = conversation.messages.select_related("deployment").order_by("-id")
+    Without ``after`` (a page just rendered), only the branch's latest reply: how it ended, if
+    it did. A tab whose last message is not on the branch shown gets the branch whole."""
+    tree = conversation_tree(conversation)
+    path = branch_path(conversation, tree)
+    rows = Message.objects.filter(conversation=conversation).select_related("deployment")
     if after is None:
-        latest = rows.filter(role=Message.Role.ASSISTANT).first()
+        latest = rows.filter(pk__in=path[-2:], role=Message.Role.ASSISTANT).order_by("-id").first()
         if latest is None or latest.in_flight:
             return "", latest
+        mark_branches([latest], tree)
         feedback_attach([latest], user_id=conversation.owner_id)
         return fragments.message(latest) + fragments.reply_controls(
             conversation, in_flight_message=None
         ), None
-    missed = list(rows.filter(pk__gte=after)[: settings.CHAT_MESSAGES_PER_PAGE])[::-1]
+    if after not in path:
+        return branch_fragment(conversation)
+    shown_ids = [message_id for message_id in path if message_id >= after]
+    missed = mark_branches(
+        list(rows.filter(pk__in=shown_ids[: settings.CHAT_MESSAGES_PER_PAGE]).order_by("id")), tree
+    )
     feedback_attach(missed, user_id=conversation.owner_id)
     shown = "".join(fragments.message(m) for m in missed if m.pk == after)
     new = [m for m in missed if m.pk > after]
@@ -46,6 +56,18 @@ def catch_up(conversation: Conversation, after: int | None) -> tuple[str, Messag
         + fragments.reply_controls(conversation, in_flight_message=in_flight),
         in_flight,
     )
+
+
+def branch_fragment(conversation: Conversation) -> tuple[str, Message | None]:
+    """The branch shown, in place of whatever the tab shows, and its reply in flight."""
+    conversation.refresh_from_db(fields=["current_leaf"])
+    messages, has_earlier = branch_page(conversation)
+    feedback_attach(messages, user_id=conversation.owner_id)
+    in_flight = next((m for m in reversed(messages) if m.in_flight), None)
+    shown = fragments.branch(
+        conversation, messages, has_earlier=has_earlier, in_flight_message=in_flight
+    )
+    return shown, in_flight
 
 
 def finished_message(message_id: int, conversation_id: int) -> str | None:
@@ -59,6 +81,7 @@ def finished_message(message_id: int, conversation_id: int) -> str | None:
         return ""
     if message.in_flight:
         return None
+    mark_branches([message], conversation_tree(message.conversation))
     return fragments.message(message) + fragments.reply_controls(
         message.conversation, in_flight_message=None
     )

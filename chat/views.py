@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,16 +16,17 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
-from chat import replies, services
+from chat import branching, replies, selectors, services
 from chat.feedback import feedback_attach
 from chat.forms import (
     InstructionsForm,
     MessageForm,
+    ModelPickForm,
     NewConversationForm,
     RenameForm,
     SearchForm,
 )
-from chat.models import Conversation, Preset
+from chat.models import Conversation, Message, Preset
 from chat.presets import preset_picked, preset_start_values, presets_for
 from chat.sidebar import sidebar_page
 from config.unavailable import keeps_draft_when_unavailable
@@ -111,9 +113,15 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
 
 
 async def _start_turn(
-    request: AuthenticatedRequest, user: User, conversation: Conversation, form: MessageForm
+    request: AuthenticatedRequest,
+    user: User,
+    conversation: Conversation,
+    form: MessageForm,
+    *,
+    edit_of: int | None = None,
 ) -> HttpResponse:
-    """Save the message and start its reply, or show the refusal with the text kept."""
+    """Save the message (or the new version of ``edit_of``) and start its reply, or show the
+    refusal with the text kept."""
     try:
         turn = await sync_to_async(services.turn_start)(
             user=user,
@@ -121,6 +129,8 @@ async def _start_turn(
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
             session_key=request.session.session_key,
+            deployment=form.cleaned_data.get("deployment"),
+            edit_of=edit_of,
         )
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
@@ -174,8 +184,8 @@ def _conversation_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    chat_messages, has_earlier = services.messages_page(conversation=conversation)
-    deployment = services.deployment_for(conversation, user=request.user)
+    chat_messages, has_earlier = selectors.branch_page(conversation)
+    deployment = selectors.deployment_for(conversation, user=request.user)
     feedback_attach(chat_messages, user_id=request.user.pk)
     in_flight = next((m for m in reversed(chat_messages) if m.in_flight), None)
     # Not "messages": that name belongs to django.contrib.messages (the flash messages).
@@ -183,6 +193,7 @@ def _conversation_page(
         "conversation": conversation,
         "deployment": deployment,
         "deployment_allowed": deployment is None or deployment.usable_by(request.user),
+        "model_choices": selectors.usable_deployments(request.user),
         "chat_messages": chat_messages,
         "has_earlier": has_earlier,
         "in_flight_message": in_flight,
@@ -214,9 +225,7 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     before = request.GET.get("before", "")
     if not before.isdigit():
         return HttpResponse("Say which message to show the ones before.", status=400)
-    chat_messages, has_earlier = services.messages_page(
-        conversation=conversation, before=int(before)
-    )
+    chat_messages, has_earlier = selectors.branch_page(conversation, before=int(before))
     feedback_attach(chat_messages, user_id=request.user.pk)
     return render(
         request,
@@ -234,8 +243,8 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
     """
     user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
+    form = MessageForm(request.POST, user=user)
+    if not await sync_to_async(form.is_valid)():
         errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
         return await sync_to_async(_conversation_page)(
             request, conversation, draft=request.POST.get("text", ""), error=errors, status=400
@@ -243,14 +252,48 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
     return await _start_turn(request, user, conversation, form)
 
 
+@keeps_draft_when_unavailable("text")
+@require_POST
+async def message_edit(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    """Editing a message without websockets: the same form and service as the consumer."""
+    user = await _signed_in_user(request)
+    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+        return await sync_to_async(_conversation_page)(
+            request, conversation, error=errors, status=400
+        )
+    return await _start_turn(request, user, conversation, form, edit_of=message_id)
+
+
 @require_POST
 async def message_retry(
     request: AuthenticatedRequest, conversation_id: int, message_id: int
 ) -> HttpResponse:
+    return await _ask_again(request, conversation_id, message_id, services.turn_retry)
+
+
+@require_POST
+async def message_regenerate(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    return await _ask_again(request, conversation_id, message_id, services.turn_regenerate)
+
+
+async def _ask_again(
+    request: AuthenticatedRequest,
+    conversation_id: int,
+    message_id: int,
+    service: Callable[..., services.Turn],
+) -> HttpResponse:
+    """Retry or regenerate a reply without websockets."""
     user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
     try:
-        turn = await sync_to_async(services.turn_retry)(
+        turn = await sync_to_async(service)(
             user=user,
             conversation_id=conversation_id,
             message_id=message_id,
@@ -264,6 +307,55 @@ async def message_retry(
         )
     replies.reply_start(turn)
     return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+
+
+@require_POST
+def branch_show(
+    request: AuthenticatedRequest, conversation_id: int, message_id: int
+) -> HttpResponse:
+    """The arrows between branches: show the branch through ``message_id``; the page's
+    messages come back (the whole page without htmx), and the conversation's other tabs follow."""
+    conversation = _owned_conversation(request, conversation_id)
+    try:
+        conversation = branching.branch_show(conversation=conversation, message_id=message_id)
+    except Message.DoesNotExist as missing:
+        raise Http404("No such message in this conversation.") from missing
+    except branching.BranchBusy:
+        return _conversation_page(
+            request, conversation, error=branching.BranchBusy.message, status=409
+        )
+    async_to_sync(replies.branch_shown)(conversation_id=conversation.pk)
+    if not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+    chat_messages, has_earlier = selectors.branch_page(conversation)
+    return render(
+        request,
+        "chat/conversation_detail.html#message_batch",
+        {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
+    )
+
+
+@require_POST
+def conversation_model(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    """The composer's model picker: the conversation's next turn goes to the model picked."""
+    conversation = _owned_conversation(request, conversation_id)
+    form = ModelPickForm(request.POST, user=request.user)
+    if not form.is_valid():
+        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+        return HttpResponse(errors, status=400)
+    services.conversation_switch_model(
+        conversation=conversation, deployment=form.cleaned_data["deployment"]
+    )
+    if not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
+    return render(
+        request,
+        "chat/conversation_detail.html#chat_subtitle",
+        {
+            "conversation": conversation,
+            "deployment": selectors.deployment_for(conversation, user=request.user),
+        },
+    )
 
 
 @require_POST

@@ -12,6 +12,7 @@
 from chat.replies.bridge import PROCESS_ID, tabs_group
 from chat.replies.registry import (
     active_reply,
+    branch_shown,
     replies_shutdown,
     reply_early,
     reply_start,
@@ -26,6 +27,7 @@ __all__ = [
     "ActiveReply",
     "EarlyRequest",
     "active_reply",
+    "branch_shown",
     "replies_shutdown",
     "reply_early",
     "reply_start",

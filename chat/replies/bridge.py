@@ -45,12 +45,12 @@ class Bridge:
         conversation_id: int,
         message_id: int,
         stop: Callable[[], None],
-        text: Callable[[], str],
+        shown: Callable[[], tuple[str, str]],
     ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
         self._stop = stop
-        self._text = text
+        self._shown = shown
         self._remote_watchers = False
         self._last_progress = 0.0
         self._publishing: set[asyncio.Task[None]] = set()
@@ -58,19 +58,24 @@ class Bridge:
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "message_id": self.message_id, "origin": PROCESS_ID, **fields}
 
+    def _progress_event(self) -> dict[str, Any]:
+        # The rendered, sanitized HTML the relay shows: tabs elsewhere need not render again.
+        finished, growing = self._shown()
+        return self._event("reply.progress", finished=finished, growing=growing)
+
     def _spawn_publish(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(layer_send(tabs_group(self.conversation_id), event))
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
     def progress(self) -> None:
-        """After a flush: publish the text so far, at most every CHAT_REMOTE_FLUSH_INTERVAL."""
+        """After a flush: publish the reply so far, at most every CHAT_REMOTE_FLUSH_INTERVAL."""
         if not self._remote_watchers:
             return
         now = time.monotonic()
         if now - self._last_progress >= settings.CHAT_REMOTE_FLUSH_INTERVAL:
             self._last_progress = now
-            self._spawn_publish(self._event("reply.progress", text=self._text()))
+            self._spawn_publish(self._progress_event())
 
     async def finished(self) -> None:
         for task in list(self._publishing):
@@ -99,4 +104,4 @@ class Bridge:
         elif event.get("type") == "reply.watch":
             self._remote_watchers = True
             self._last_progress = time.monotonic()
-            self._spawn_publish(self._event("reply.progress", text=self._text()))
+            self._spawn_publish(self._progress_event())

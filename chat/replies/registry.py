@@ -11,7 +11,7 @@ from accounts.models import User
 from chat import services
 from chat.models import Conversation
 from chat.rate_limits import rate_limit_reached
-from chat.replies.bridge import control_group, layer_send
+from chat.replies.bridge import control_group, layer_send, tabs_group
 from chat.replies.reply import ActiveReply
 from chat.replies.request import EarlyRequest, ReplyRequest, abandoning
 
@@ -81,6 +81,11 @@ async def reply_watch_remotely(*, conversation_id: int, message_id: int) -> None
     await layer_send(
         control_group(conversation_id), {"type": "reply.watch", "message_id": message_id}
     )
+
+
+async def branch_shown(*, conversation_id: int, origin: str = "") -> None:
+    """Tell the conversation's tabs that another branch is shown: they show it too."""
+    await layer_send(tabs_group(conversation_id), {"type": "branch.shown", "origin": origin})
 
 
 async def reply_stop(*, conversation_id: int, message_id: int | None = None) -> None:

@@ -1,11 +1,12 @@
 """The relay: a reply's text to the tabs of this process that watch it.
 
-Deltas are coalesced into frames with a token bucket (the first ones go out at once, a burst
-shares a frame). Each watching socket has its own queue, drained by its own task: the reply
-only appends to the queues, so no tab, however slow, holds the reply or the other tabs back.
-A tab that falls behind (more than ``CHAT_WATCHER_MAX_BYTES`` queued, or its oldest frame
-waiting ``CHAT_WATCHER_MAX_LAG`` seconds) is dropped and told to reconnect, which catches it up
-from the reply's text so far; memory stays bounded whatever a socket does.
+Text is shown as markdown while it streams (``LiveMarkdown``). Deltas are coalesced into
+frames with a token bucket (the first ones go out at once, a burst shares a frame). Each watching
+socket has its own queue, drained by its own task: the reply only appends to the queues, so no
+tab, however slow, holds the reply or the other tabs back. A tab that falls behind (more than
+``CHAT_WATCHER_MAX_BYTES`` queued, or its oldest frame waiting ``CHAT_WATCHER_MAX_LAG``
+seconds) is dropped and told to reconnect, which catches it up from the reply so far; memory
+stays bounded whatever a socket does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from django.conf import settings
 
 from chat import fragments
-from chat.rendering import clean_model_text
+from chat.rendering import LiveMarkdown, clean_model_text
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ class Relay:
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
         self.parts: list[str] = []
-        self._sent: list[str] = []
+        self._sent_any = False
+        self._live = LiveMarkdown(message_id)
         self._pending: list[str] = []
         self._held_surrogate = ""
         self._holds = 0
@@ -113,8 +115,9 @@ class Relay:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def sent_text(self) -> str:
-        return "".join(self._sent)
+    def shown(self) -> tuple[str, str]:
+        """The text sent so far as its watchers show it: finished blocks, growing block."""
+        return self._live.snapshot()
 
     # Watchers
 
@@ -128,8 +131,8 @@ class Relay:
             watcher.put(self.final, last=True)
             return
         self._watchers[send] = watcher
-        if self._sent:
-            watcher.put(fragments.stream_replace(self.message_id, self.sent_text()))
+        if self._sent_any:
+            watcher.put(fragments.stream_replace(self.message_id, *self.shown()))
 
     def unwatch(self, send: Send) -> None:
         watcher = self._watchers.pop(send, None)
@@ -196,8 +199,12 @@ class Relay:
         self._pending.clear()
         if not chunk:
             return
-        self._sent.append(chunk)
-        self._broadcast(fragments.stream_append(self.message_id, chunk))
+        self._sent_any = True
+        shown = self._live.add(chunk)
+        if isinstance(shown, str):
+            self._broadcast(fragments.stream_append(self.message_id, shown))
+        else:
+            self._broadcast(fragments.stream_render(self.message_id, *shown))
         if self.flushed is not None:
             self.flushed()
 

@@ -66,7 +66,7 @@ class ActiveReply:
             conversation_id=self.conversation_id,
             message_id=self.message_id,
             stop=self.stop,
-            text=self.relay.sent_text,
+            shown=self.relay.shown,
         )
         self.relay.flushed = self.bridge.progress
         self.phase = Phase.STREAMING

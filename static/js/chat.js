@@ -49,6 +49,14 @@
         form.requestSubmit();
       }
     }
+    if (target.matches && target.matches("[data-edit-input]")) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        if (target.value.trim()) target.form.requestSubmit();
+      } else if (event.key === "Escape") {
+        showEditor(target.closest(".message"), false);
+      }
+    }
     if (target.matches && target.matches("[data-rename-input]") && event.key === "Escape") {
       const cancel = target.form.querySelector("[data-rename-cancel]");
       if (cancel) cancel.click();
@@ -154,6 +162,28 @@
       const body = messageButton.closest(".message").querySelector(".message-body");
       copyText(messageButton, body ? body.innerText : "");
     }
+  });
+
+  // Editing one of your messages: its text becomes a form; sending it makes a new branch.
+  function showEditor(message, open) {
+    const form = message && message.querySelector("[data-edit-form]");
+    if (!form) return;
+    message.classList.toggle("editing", open);
+    form.hidden = !open;
+    if (open) {
+      ensureClientIds();
+      const input = form.querySelector("[data-edit-input]");
+      // The text is the message's own, read from the page rather than sent twice with it.
+      input.value = message.querySelector(".user-text").textContent;
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }
+  document.addEventListener("click", (event) => {
+    const edit = event.target.closest("[data-edit-message]");
+    if (edit) showEditor(edit.closest(".message"), true);
+    const cancel = event.target.closest("[data-edit-cancel]");
+    if (cancel) showEditor(cancel.closest(".message"), false);
   });
 
   // Phones: the conversation list slides over the page.

@@ -68,3 +68,17 @@ async def conversation_on(owner: Any, make_sim_deployment: Any, **fields: Any) -
     """A conversation of ``owner`` on a new simulator deployment with these fields."""
     deployment = await database_sync_to_async(make_sim_deployment)(**fields)
     return await Conversation.objects.acreate(owner=owner, deployment=deployment)
+
+
+def model_requests(simulator: Any) -> list[dict[str, Any]]:
+    """The bodies of the requests for a response the simulator received, oldest first."""
+    return [r["json"] for r in simulator.requests(op="create")]
+
+
+async def turn_and_wait(
+    communicator: WebsocketCommunicator, conversation: Conversation, text: str, **extra: str
+) -> tuple[str, Message]:
+    """Send a message; the frames until its reply completed, and the saved reply."""
+    await communicator.send_to(text_data=send_payload(text, **extra))
+    frames = await receive_until(communicator, r"message-assistant status-completed")
+    return frames, await wait_for_reply(conversation)

@@ -14,7 +14,14 @@ from django.db.backends.utils import CursorWrapper
 
 from chat import replies
 from chat.models import Conversation, Message, StoredResponse
-from tests.chat.sockets import connect, conversation_on, receive_until, send_payload, wait_for_reply
+from tests.chat.sockets import (
+    connect,
+    conversation_on,
+    model_requests,
+    receive_until,
+    send_payload,
+    wait_for_reply,
+)
 from tests.factories import UserFactory, session_for, socket_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,16 +42,6 @@ def count_queries() -> Iterator[list[str]]:
         yield executed
     finally:
         CursorWrapper._execute = original
-
-
-@pytest.fixture
-def owner(db):
-    return UserFactory()
-
-
-@pytest.fixture
-def conversation(owner, sim_deployment):
-    return Conversation.objects.create(owner=owner, deployment=sim_deployment)
 
 
 async def test_a_whole_turn_streams_and_is_saved(owner, conversation, clean_simulator) -> None:
@@ -72,10 +69,6 @@ async def send_and_wait(
     return await wait_for_reply(conversation)
 
 
-def creates(simulator) -> list[dict]:
-    return [r["json"] for r in simulator.requests(op="create")]
-
-
 async def forgotten_early_requests() -> list[StoredResponse]:
     """The ledger rows of early requests the turns did not use, once they are written: each
     copy Azure made of one is queued for deletion, with no conversation to belong to."""
@@ -101,7 +94,7 @@ async def test_two_turns_are_chained_by_previous_response_id(
     second = await send_and_wait(communicator, conversation, "Second question")
     await communicator.disconnect()
 
-    bodies = creates(clean_simulator)
+    bodies = model_requests(clean_simulator)
     assert len(bodies) == 2, "one request per turn"
     assert bodies[0].get("previous_response_id") is None
     assert bodies[1]["previous_response_id"] == first.response_id
@@ -128,9 +121,9 @@ async def test_the_model_is_asked_while_the_turn_is_being_saved(
 
     def slow_turn_start(**arguments):
         deadline = time.monotonic() + 5
-        while len(creates(clean_simulator)) < 2 and time.monotonic() < deadline:
+        while len(model_requests(clean_simulator)) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        asked_during_save.append(len(creates(clean_simulator)) == 2)
+        asked_during_save.append(len(model_requests(clean_simulator)) == 2)
         return turn_start(**arguments)
 
     communicator, _, _ = await connect(owner, conversation)
@@ -140,7 +133,7 @@ async def test_the_model_is_asked_while_the_turn_is_being_saved(
     await communicator.disconnect()
 
     assert asked_during_save == [early]
-    bodies = creates(clean_simulator)
+    bodies = model_requests(clean_simulator)
     assert len(bodies) == 2
     assert bodies[1]["previous_response_id"] == first.response_id
     assert second.status == Message.Status.COMPLETED
@@ -167,9 +160,9 @@ async def test_a_turn_sent_while_the_last_reply_tidies_up_is_still_asked_early(
 
     def slow_turn_start(**arguments):
         deadline = time.monotonic() + 5
-        while len(creates(clean_simulator)) < 2 and time.monotonic() < deadline:
+        while len(model_requests(clean_simulator)) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        asked_during_save.append(len(creates(clean_simulator)) == 2)
+        asked_during_save.append(len(model_requests(clean_simulator)) == 2)
         tidy.set()
         return turn_start(**arguments)
 
@@ -185,7 +178,7 @@ async def test_a_turn_sent_while_the_last_reply_tidies_up_is_still_asked_early(
 
     assert asked_during_save == [True]
     assert second.status == Message.Status.COMPLETED
-    assert len(creates(clean_simulator)) == 2, "the early request was the one used"
+    assert len(model_requests(clean_simulator)) == 2, "the early request was the one used"
 
 
 async def test_a_replayed_send_forgets_its_early_request(
@@ -204,7 +197,7 @@ async def test_a_replayed_send_forgets_its_early_request(
     await communicator.disconnect()
 
     assert await Message.objects.filter(conversation=conversation).acount() == 4
-    bodies = creates(clean_simulator)
+    bodies = model_requests(clean_simulator)
     assert len(bodies) == 3, "the replay was asked early, then forgotten"
     assert forgotten.state == StoredResponse.State.DELETING
     assert forgotten.user_id is None
@@ -220,7 +213,9 @@ async def test_instructions_go_with_every_turn(owner, conversation, clean_simula
     await send_and_wait(communicator, conversation, "One")
     await send_and_wait(communicator, conversation, "Two")
     await communicator.disconnect()
-    assert [b["instructions"] for b in creates(clean_simulator)] == ["Answer like a pirate."] * 2
+    assert [b["instructions"] for b in model_requests(clean_simulator)] == [
+        "Answer like a pirate."
+    ] * 2
 
 
 async def test_stateless_deployment_sends_the_whole_history(
@@ -232,7 +227,7 @@ async def test_stateless_deployment_sends_the_whole_history(
     await send_and_wait(communicator, conversation, "Which number?")
     await communicator.disconnect()
 
-    second_body = creates(clean_simulator)[1]
+    second_body = model_requests(clean_simulator)[1]
     assert second_body["store"] is False
     assert "previous_response_id" not in second_body or not second_body["previous_response_id"]
     assert second_body["input"] == [
@@ -252,7 +247,7 @@ async def test_forgotten_head_is_rebuilt_within_the_same_turn(
     second = await send_and_wait(communicator, conversation, "[[sim recall]] Which word?")
     await communicator.disconnect()
 
-    bodies = creates(clean_simulator)
+    bodies = model_requests(clean_simulator)
     assert bodies[1]["previous_response_id"] == first.response_id
     assert "previous_response_id" not in bodies[2] or not bodies[2]["previous_response_id"]
     assert second.status == Message.Status.COMPLETED
@@ -275,7 +270,7 @@ async def test_expired_head_is_not_sent(
     second = await send_and_wait(communicator, conversation, "Again")
     (forgotten,) = await forgotten_early_requests()
     await communicator.disconnect()
-    early, body = creates(clean_simulator)[1:]
+    early, body = model_requests(clean_simulator)[1:]
     assert early["previous_response_id"], "the socket's guess, from before the head expired"
     assert not body.get("previous_response_id")
     assert second.context_rebuilt
@@ -288,11 +283,15 @@ async def test_another_resource_means_rebuilding(
     communicator, _, _ = await connect(owner, conversation)
     await send_and_wait(communicator, conversation, "Hello")
     other = await database_sync_to_async(make_sim_deployment)(name="Other region")
+    # The same simulator under another name: to the app, another resource (another
+    # deployment on the same resource would continue the chain).
+    other.endpoint = clean_simulator.base_url.replace("127.0.0.1", "localhost")
+    await other.asave(update_fields=["endpoint"])
     await Conversation.objects.filter(pk=conversation.pk).aupdate(deployment=other)
     second = await send_and_wait(communicator, conversation, "Again")
     (forgotten,) = await forgotten_early_requests()
     await communicator.disconnect()
-    body = creates(clean_simulator)[-1]
+    body = model_requests(clean_simulator)[-1]
     assert not body.get("previous_response_id")
     assert body["model"] == other.deployment_name
     assert forgotten.deployment_id == conversation.deployment_id, "asked where it used to be"
@@ -386,7 +385,7 @@ async def test_double_send_makes_one_turn(owner, conversation, clean_simulator) 
     await wait_for_reply(conversation)
     await communicator.disconnect()
     assert await Message.objects.filter(conversation=conversation).acount() == 2
-    assert len(creates(clean_simulator)) == 1
+    assert len(model_requests(clean_simulator)) == 1
 
 
 @pytest.mark.parametrize(
@@ -635,7 +634,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
     assert reply.status == Message.Status.COMPLETED
     assert reply.deployment_id == france.pk, "the message records which deployment answered"
     assert reply.error == reply.error_code == "", "the member that failed leaves no error behind"
-    assert [b["model"] for b in creates(clean_simulator)] == [
+    assert [b["model"] for b in model_requests(clean_simulator)] == [
         sweden.deployment_name,
         france.deployment_name,
     ], "a busy member is not waited for when another can answer"
@@ -643,7 +642,7 @@ async def test_failover_moves_the_turn_to_the_next_region_with_context_rebuilt(
     again = await send_and_wait(communicator, conversation, "And again")
     await communicator.disconnect()
     assert again.deployment_id == france.pk
-    assert [b["model"] for b in creates(clean_simulator)[2:]] == [france.deployment_name], (
+    assert [b["model"] for b in model_requests(clean_simulator)[2:]] == [france.deployment_name], (
         "Sweden is cooling down and is skipped"
     )
     assert again.context_rebuilt is False, "France continues its own chain"
@@ -682,7 +681,7 @@ async def test_the_daily_quota_refuses_a_turn_before_it_starts(
     frames = await receive_until(communicator, r"quota")
     assert "50 tokens" in frames
     assert not await Message.objects.filter(text="One more").aexists()
-    assert len(creates(clean_simulator)) == 1
+    assert len(model_requests(clean_simulator)) == 1
     await communicator.disconnect()
 
 

@@ -98,7 +98,7 @@ async def test_a_turn_on_a_deployment_no_longer_allowed_is_refused_over_http(
 
 
 def test_the_conversation_stays_readable_with_the_way_out(
-    client: Client, limited: Deployment, user
+    client: Client, limited: Deployment, user, make_sim_deployment
 ) -> None:
     conversation = Conversation.objects.create(owner=user, deployment=limited, title="Old chat")
     Message.objects.create(conversation=conversation, role=Message.Role.USER, text="Earlier words")
@@ -108,7 +108,13 @@ def test_the_conversation_stays_readable_with_the_way_out(
     html = response.content.decode()
     assert "Earlier words" in html
     assert 'id="deployment-not-allowed"' in html
-    assert "start a new chat" in html
+    assert "ask your administrator" in html, "no other model is open to this person"
+
+    open_one = make_sim_deployment(name="Open to all")
+    html = client.get(reverse("conversation_detail", args=[conversation.pk])).content.decode()
+    assert "pick another model under the message box" in html
+    assert f'<option value="{open_one.pk}"' in html
+    assert f'<option value="{limited.pk}"' not in html, "the picker offers only what is allowed"
 
 
 def test_an_entra_app_role_opens_the_deployment_limited_to_it(

@@ -157,3 +157,29 @@ def test_export_buttons_are_on_the_conversation_page_and_download_all_in_the_sid
     assert reverse("conversation_export", args=[conversation.pk, "md"]) in html
     assert reverse("conversation_export", args=[conversation.pk, "json"]) in html
     assert reverse("account_export") in html
+
+
+def test_exports_follow_the_branch_shown(signed_in, user) -> None:
+    conversation = Conversation.objects.create(owner=user, title="Two answers")
+    question = Message.objects.create(conversation=conversation, role="user", text="Question")
+    first = Message.objects.create(
+        conversation=conversation, role="assistant", text="First answer", parent=question
+    )
+    second = Message.objects.create(
+        conversation=conversation, role="assistant", text="Second answer", parent=question
+    )
+    conversation.current_leaf = first
+    conversation.save()
+    assert [m.text for m in conversation_export_messages(conversation)] == [
+        "Question",
+        "First answer",
+    ]
+
+    conversation.current_leaf = second
+    conversation.save()
+    markdown = signed_in.get(f"/c/{conversation.pk}/export.md").content.decode()
+    assert "Second answer" in markdown
+    assert "First answer" not in markdown
+    everything = signed_in.get("/c/export.json").json()
+    (exported,) = everything["conversations"]
+    assert [m["text"] for m in exported["messages"]] == ["Question", "Second answer"]

@@ -49,3 +49,40 @@ def test_deployments_naming_the_apps_secrets_are_switched_off_with_the_reason(
     for kept in ("Fine", "Entra"):
         assert rows[kept].enabled
         assert rows[kept].disabled_reason == ""
+
+
+BEFORE_BRANCHES = [("chat", "0011_attachments")]
+BRANCHES = [("chat", "0012_message_branches")]
+
+
+def test_linear_conversations_become_one_branch_each(transactional_db: None) -> None:
+    from tests.factories import UserFactory
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_BRANCHES)
+    old = executor.loader.project_state(BEFORE_BRANCHES).apps
+    OldConversation = old.get_model("chat", "Conversation")
+    OldMessage = old.get_model("chat", "Message")
+    owner = UserFactory()
+    chats = [OldConversation.objects.create(owner_id=owner.pk) for _ in range(2)]
+    ids = {
+        chat.pk: [
+            OldMessage.objects.create(conversation=chat, role=role, text=f"{chat.pk} {n}").pk
+            for n, role in enumerate(["user", "assistant"] * 3)
+        ]
+        for chat in chats
+    }
+    OldConversation.objects.create(owner_id=owner.pk)  # no messages yet
+    executor.loader.build_graph()
+    executor.migrate(BRANCHES)
+    new = executor.loader.project_state(BRANCHES).apps
+    Message = new.get_model("chat", "Message")
+    Conversation = new.get_model("chat", "Conversation")
+    for chat_id, message_ids in ids.items():
+        parents = dict(
+            Message.objects.filter(conversation_id=chat_id).values_list("id", "parent_id")
+        )
+        assert parents == dict(zip(message_ids, [None, *message_ids[:-1]], strict=True))
+        assert Conversation.objects.get(pk=chat_id).current_leaf_id == message_ids[-1]
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -13,6 +13,20 @@ ALLOWED_TAGS = {
     "tr", "ul",
 }  # fmt: skip
 LINK_REL = "noopener noreferrer nofollow"
+# Raw HTML a model might write; it must show as text wherever it is rendered.
+HOSTILE_HTML = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="https://example.com" hx-get="/admin/">x</a>',
+    '<div hx-trigger="load" hx-get="/x">x</div>',
+    "<style>body { display: none }</style>",
+    '<iframe src="https://evil.example/"></iframe>',
+    "<svg onload=alert(1)><circle /></svg>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<details open ontoggle=alert(1)>",
+    '<form action="/admin/"><button formaction="/x">go</button></form>',
+    "<!-- comment --><p>text</p>",
+]
 COPY_BUTTON = {
     "type": "button",
     "class": "copy-button",
@@ -231,22 +245,7 @@ def test_a_forged_code_block_placeholder_stays_text() -> None:
     assert len(find_all(tree, "button")) == 1
 
 
-@pytest.mark.parametrize(
-    "hostile",
-    [
-        "<script>alert(1)</script>",
-        "<img src=x onerror=alert(1)>",
-        '<a href="https://example.com" hx-get="/admin/">x</a>',
-        '<div hx-trigger="load" hx-get="/x">x</div>',
-        "<style>body { display: none }</style>",
-        '<iframe src="https://evil.example/"></iframe>',
-        "<svg onload=alert(1)><circle /></svg>",
-        '<a href="javascript:alert(1)">x</a>',
-        "<details open ontoggle=alert(1)>",
-        '<form action="/admin/"><button formaction="/x">go</button></form>',
-        "<!-- comment --><p>text</p>",
-    ],
-)
+@pytest.mark.parametrize("hostile", HOSTILE_HTML)
 def test_raw_html_is_shown_as_text(hostile: str) -> None:
     for source in (hostile, f"before\n\n{hostile}\n\nafter", f"inline {hostile} html"):
         html = render_markdown(source)
@@ -397,11 +396,11 @@ def test_the_sanitizer_removes_what_markdown_never_emits() -> None:
 
 
 def test_streaming_text_is_escaped_and_keeps_line_breaks() -> None:
-    # Streamed text is cleaned by the relay, then escaped into a pre-wrap element.
+    # Text between two live renders is cleaned by the relay, then escaped into a pre-wrap span.
     html = stream_append(7, clean_model_text('<script>alert("x")</script>\nline two\x00'))
 
     assert html == (
-        '<span id="message-7-stream" hx-swap-oob="beforeend">'
+        '<span id="message-7-more" hx-swap-oob="beforeend">'
         '&lt;script&gt;alert("x")&lt;/script&gt;\nline two</span>'
     )
 

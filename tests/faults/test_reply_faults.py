@@ -175,7 +175,8 @@ def test_a_tab_on_another_process_follows_and_stops_a_reply_over_redis(
     there = Tab.open(second, conversation)
     here.send("Tell me a long story")
     there.until(r"message-assistant status-pending")
-    there.until(r'hx-swap-oob="outerHTML">[^<]', within=10)  # progress, from the first process
+    # Progress, from the first process: the reply so far, rendered there.
+    there.until(r'class="stream-tail"><(?!span)', within=10)
     ((reply_id, _, _, _),) = replies(database_url, conversation)
     if action == "stop":
         there.stop(reply_id)
