@@ -1,4 +1,4 @@
-"""Sign-in required everywhere, said in a way htmx understands."""
+"""Sign-in required everywhere, said in a way htmx understands; and the person's language."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +8,7 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -40,3 +41,18 @@ def _page_to_return_to(request: HttpRequest) -> str:
         return "/"
     parts = urlsplit(page)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+class AccountLanguageMiddleware:
+    """A signed-in person's pages are in the language they chose, kept on their account, on
+    every device; until they choose, LocaleMiddleware's (Accept-Language, or the cookie)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        language = getattr(request.user, "language", "")
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)

@@ -1,5 +1,6 @@
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -19,6 +20,13 @@ class User(AbstractUser):
         help_text="The app roles of the last sign-in, mirrored into groups of the same names.",
     )
     last_entra_sign_in = models.DateTimeField("last Entra ID sign-in", null=True, blank=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        choices=settings.LANGUAGES,
+        help_text="The language the person chose; empty: their browser's.",
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -15,6 +15,7 @@ urlpatterns = [
     path("sign-in/microsoft/callback/", EntraCallbackView.as_view(), name="entra_callback"),
     path("sign-out/", views.sign_out, name="logout"),
     path("signed-out/", views.signed_out, name="signed_out"),
+    path("language/", views.language_choose, name="language_choose"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/",

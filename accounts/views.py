@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.entra_views import entra_sign_out_url
@@ -72,3 +73,31 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         _local_password_only(request)
         return super().dispatch(request, *args, **kwargs)
+
+
+@login_not_required
+@require_POST
+def language_choose(request: HttpRequest) -> HttpResponse:
+    """The language the person picked: kept on their account (every device follows it) and in
+    the language cookie (the sign-in page too), then back to the page they were on."""
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        raise Http404("No such language.")
+    onward = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        onward, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        onward = "/"
+    if isinstance(request.user, User):
+        request.user.language = language
+        request.user.save(update_fields=["language"])
+    response = HttpResponseRedirect(onward)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+    )
+    return response
