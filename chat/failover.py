@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from accounts.models import User
 from chat.models import Deployment
 
 logger = logging.getLogger(__name__)
@@ -48,10 +47,10 @@ def _key(kind: str, deployment: Deployment) -> str:
     return f"chat:failover:{kind}:{deployment.pk}"
 
 
-def failover_candidates(deployment: Deployment, *, user: User) -> list[Deployment]:
-    """The deployments to try for ``user``'s turn, in order: ``deployment``, then the enabled
-    members of its failover group serving the same model that the user may use, by priority;
-    members cooling down are left out.
+def failover_candidates(deployment: Deployment, *, user_id: int) -> list[Deployment]:
+    """The deployments to try for a turn of user ``user_id``, in order: ``deployment``, then
+    the enabled members of its failover group serving the same model that the user may use,
+    by priority; members cooling down are left out.
 
     When every one of them is cooling down, ``deployment`` alone is returned: a turn is always
     tried somewhere. One query (none without a group) and one cache round trip.
@@ -59,7 +58,7 @@ def failover_candidates(deployment: Deployment, *, user: User) -> list[Deploymen
     members = [deployment]
     if deployment.failover_group:
         members += list(
-            Deployment.objects.usable_by(user)
+            Deployment.objects.usable_by_user_id(user_id)
             .filter(failover_group=deployment.failover_group, model=deployment.model)
             .exclude(pk=deployment.pk)
             .order_by("priority", "name", "pk")

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
@@ -25,10 +25,21 @@ class DeploymentQuerySet(models.QuerySet["Deployment"]):
         """The enabled deployments ``user`` may chat with: those limited to no group, and
         those limited to a group of theirs (an Entra ID app role mirrored as a group, or a
         local group)."""
+        return self.usable_by_user_id(user.pk)
+
+    def usable_by_user_id(self, user_id: int) -> DeploymentQuerySet:
         open_to_user = Deployment.objects.filter(
-            Q(allowed_groups=None) | Q(allowed_groups__in=user.groups.all())
+            Q(allowed_groups=None) | Q(allowed_groups__user=user_id)
         ).values("pk")
         return self.filter(enabled=True, pk__in=open_to_user)
+
+
+def deployment_open_to(user_id: int, *, deployment: str = "deployment_id") -> Exists | Q:
+    """A condition on a row holding ``deployment`` (a field naming a deployment): that
+    deployment is limited to no group, or to one of the user's. For a turn's own query, so
+    the check costs no round trip of its own."""
+    limits = Deployment.allowed_groups.through.objects.filter(deployment_id=OuterRef(deployment))
+    return ~Exists(limits) | Exists(limits.filter(group__user=user_id))
 
 
 class Deployment(models.Model):

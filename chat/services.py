@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -20,7 +20,7 @@ from accounts.sockets import session_is_current
 from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
 from chat.durations import seconds_text
 from chat.failover import failover_candidates
-from chat.models import Conversation, Deployment, Message, StoredResponse
+from chat.models import Conversation, Deployment, Message, StoredResponse, deployment_open_to
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
 from chat.selectors import conversation_tree, deployment_for
@@ -72,10 +72,16 @@ def new_client_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _refuse_not_allowed(*, user: User, deployment: Deployment | None) -> None:
+def _refuse_not_allowed(
+    *, user: User, conversation: Conversation, deployment: Deployment | None
+) -> None:
     """A deployment limited to groups the user is no longer in (a role removed in Entra ID):
-    the conversation stays readable, and its next turn is refused with the way out."""
-    if deployment is not None and not deployment.usable_by(user):
+    the conversation stays readable, and its next turn is refused with the way out. The
+    conversation's own deployment was checked when it was locked; another (picked in the
+    composer, or the default) costs a query."""
+    if deployment is None or deployment.pk == getattr(conversation, "open_deployment_id", None):
+        return
+    if not deployment.usable_by(user):
         raise TurnRefused(
             f"You no longer have access to {deployment.name}. Your conversation is kept: "
             "pick another model under the message box to continue.",
@@ -173,6 +179,12 @@ def _lock_conversation(
     return (
         Conversation.objects.for_user(user)
         .select_related("deployment", "head_deployment")
+        .annotate(
+            # The conversation's deployment, if the user may still use it (read with the lock).
+            open_deployment_id=Case(
+                When(deployment_open_to(user.pk), then=F("deployment_id")), default=None
+            )
+        )
         .select_for_update(of=("self",))
         .get(pk=conversation_id)
     )
@@ -193,7 +205,7 @@ def _refuse_over_quota(*, user: User, deployment: Deployment | None) -> None:
     if deployment is None:
         return
     if deployment.failover_group:
-        deployment = failover_candidates(deployment, user=user)[0]
+        deployment = failover_candidates(deployment, user_id=user.pk)[0]
     if refusal := quota_refusal(user=user, deployment=deployment):
         raise TurnRefused(refusal, code="quota_exceeded")
 
@@ -245,7 +257,7 @@ def turn_start(
             conversation.deployment = deployment
             fields.append("deployment")
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, deployment=deployment)
+        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
         # The branch shown goes on; a row written without branches follows the one before it.
         parent_id, branch_root = conversation.current_leaf_id, False
@@ -325,7 +337,7 @@ def turn_retry(
         if last.reply_to is None:
             raise TurnRefused("This reply has no question to ask again.", code="no_question")
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, deployment=deployment)
+        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
         _refuse_over_rate_limit(user=user)
         last.status = Message.Status.PENDING
@@ -373,7 +385,7 @@ def turn_regenerate(
         )
         _refuse_while_in_flight(list(in_flight), now=now)
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, deployment=deployment)
+        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
         _refuse_over_rate_limit(user=user)
         question = old.reply_to

@@ -111,7 +111,9 @@ class Runner:
 
     def _prepare(self, deployment: Deployment) -> tuple[list[Deployment], services.ReplyInput]:
         """Everything the first request needs, in one trip to the database thread."""
-        candidates = failover.failover_candidates(deployment, user=self.turn.conversation.owner)
+        candidates = failover.failover_candidates(
+            deployment, user_id=self.turn.conversation.owner_id
+        )
         reply_input = services.reply_input(
             conversation=self.turn.conversation, deployment=candidates[0], turn=self.turn
         )

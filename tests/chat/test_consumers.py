@@ -525,8 +525,12 @@ async def test_queries_per_turn_are_few_and_constant(
     await communicator.disconnect()
     print(f"queries per turn with {history} old messages: {len(queries)}")
     # Two transactions (the turn, the save), the session check, the ledger row written ahead,
-    # and the history once, since this conversation has no stored head.
-    assert len(queries) <= 13, queries
+    # and the history once, since this conversation has no stored head; who may use the
+    # deployment is read with the lock. SQLite's BEGIN IMMEDIATE counts as a query of its own.
+    from django.db import connection
+
+    limit = 13 if connection.vendor == "sqlite" else 11
+    assert len(queries) <= limit, queries
     assert not any("message" in sql and "UPDATE" in sql for sql in queries[:-3]), "none per delta"
 
 
