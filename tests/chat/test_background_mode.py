@@ -43,7 +43,8 @@ async def test_a_dropped_background_stream_resumes_with_nothing_lost_or_repeated
     assert reply.status == Message.Status.COMPLETED, reply.error
     assert model_requests(clean_simulator)[0]["background"] is True
     resumed = clean_simulator.requests(op="retrieve")
-    assert resumed and resumed[0]["query"]["stream"] == "true"
+    assert resumed
+    assert resumed[0]["query"]["stream"] == "true"
     assert int(resumed[0]["query"]["starting_after"]) > 5
     stored = await asyncio.to_thread(_stored_text, clean_simulator, reply.response_id)
     assert reply.text == stored
@@ -135,7 +136,8 @@ async def test_a_reply_whose_process_is_gone_is_taken_over_and_finished(
 
     taken = await database_sync_to_async(replies_take_over)()
     again = await database_sync_to_async(replies_take_over)()
-    assert len(taken) == 1 and again == [], "one claim wins"
+    assert len(taken) == 1
+    assert again == [], "one claim wins"
     reply_take_over(taken[0])
     reply = await wait_for_reply(conversation)
 
