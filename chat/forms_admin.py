@@ -34,6 +34,7 @@ class DeploymentForm(forms.ModelForm[Deployment]):
             "managed_identity_client_id",
             "store_policy",
             "remote_retention_hours",
+            "background_mode",
             "default_instructions",
             "failover_group",
             "priority",

@@ -96,6 +96,13 @@ class Deployment(models.Model):
         help_text="How long stored responses may stay on Azure before the retention sweep "
         "deletes them (at most 720 hours, Azure's own 30 days).",
     )
+    background_mode = models.BooleanField(
+        default=False,
+        help_text="Run replies in background mode (background=true with streaming): a reply "
+        "whose stream drops or whose server process stops is resumed from Azure's copy, and "
+        "Stop cancels it on Azure. Stored responses only. Azure's guide warns that background "
+        "mode with streaming has known performance issues (a slower first token).",
+    )
     default_instructions = models.TextField(
         blank=True, help_text="Instructions (system prompt) offered for new conversations."
     )
@@ -168,6 +175,11 @@ class Deployment(models.Model):
     @property
     def is_stateful(self) -> bool:
         return self.store_policy == self.StorePolicy.STATEFUL
+
+    @property
+    def runs_in_background(self) -> bool:
+        """Background mode needs the response stored on Azure, to be resumed from there."""
+        return self.background_mode and self.is_stateful
 
     @property
     def reasons(self) -> bool:
@@ -324,6 +336,10 @@ class Message(models.Model):
     # A reply in flight is renewed here by the process writing it; one whose lease ran out was
     # abandoned (its process died). In the database, so no cache failure can fake an orphan.
     alive_until = models.DateTimeField(null=True, blank=True)
+    # A reply in background mode, as its lease last saw it: Azure's response and the sequence
+    # number of the last event whose text is in ``text``, to be resumed after by any process.
+    resume_response_id = models.CharField(max_length=200, blank=True)
+    resume_after = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["id"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,10 +19,8 @@ from chat import llm
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.rendering import clean_model_text, render_markdown
 
-# A reply's process renews its lease every REPLY_LEASE_RENEW seconds; one not renewed for
-# REPLY_LEASE_SECONDS is taken for abandoned by the next turn of its conversation.
-REPLY_LEASE_SECONDS = 30
-REPLY_LEASE_RENEW = 10.0
+# How many abandoned background replies one sweep takes over at most.
+TAKE_OVER_BATCH = 20
 
 
 class ConversationGone(Exception):
@@ -53,16 +52,52 @@ class ReplyOutcome:
 
 
 def reply_lease_until(now: datetime) -> datetime:
-    return now + timedelta(seconds=REPLY_LEASE_SECONDS)
+    return now + timedelta(seconds=settings.CHAT_REPLY_LEASE_SECONDS)
 
 
-def reply_renew_lease(*, message_id: int) -> bool:
-    """Keep a reply in flight from being taken for abandoned; False once it is not in flight."""
+def reply_lease_renew_every() -> float:
+    """Seconds between renewals: a lease outlives two missed ones."""
+    return float(settings.CHAT_REPLY_LEASE_SECONDS) / 3
+
+
+def reply_renew_lease(*, message_id: int, resume: dict[str, Any] | None = None) -> bool:
+    """Keep a reply in flight from being taken for abandoned; False once it is not in flight.
+
+    ``resume``: a background reply's text so far with the point on Azure it was taken from
+    (``resume_response_id``, ``resume_after``), written with the lease, not per delta."""
     now = timezone.now()
     renewed = Message.objects.filter(pk=message_id, status__in=Message.IN_FLIGHT).update(
-        alive_until=reply_lease_until(now)
+        alive_until=reply_lease_until(now), **(resume or {})
     )
     return bool(renewed)
+
+
+def reply_lease_give_up(*, message_id: int, resume: dict[str, Any]) -> bool:
+    """The server stops: leave the background reply, with its resume point, for another
+    process to take over at once."""
+    given = Message.objects.filter(pk=message_id, status__in=Message.IN_FLIGHT).update(
+        alive_until=timezone.now(), **resume
+    )
+    return bool(given)
+
+
+def replies_take_over() -> list[Message]:
+    """Background replies whose process is gone (their lease ran out, a resume point kept),
+    each claimed by exactly one process: a conditional UPDATE renews the lease for the caller."""
+    now = timezone.now()
+    abandoned = Message.objects.filter(
+        status__in=Message.IN_FLIGHT, alive_until__lte=now, resume_after__isnull=False
+    ).exclude(resume_response_id="")
+    taken = [
+        pk
+        for pk in abandoned.values_list("pk", flat=True)[:TAKE_OVER_BATCH]
+        if abandoned.filter(pk=pk).update(alive_until=reply_lease_until(now))
+    ]
+    return list(
+        Message.objects.filter(pk__in=taken).select_related(
+            "conversation__owner", "conversation__deployment", "deployment", "reply_to"
+        )
+    )
 
 
 def _message_fields(outcome: ReplyOutcome, now: datetime) -> dict[str, Any]:
@@ -79,6 +114,8 @@ def _message_fields(outcome: ReplyOutcome, now: datetime) -> dict[str, Any]:
         "duration_ms": outcome.duration_ms,
         "completed_at": now,
         "alive_until": None,
+        "resume_response_id": "",
+        "resume_after": None,
         "error_code": outcome.error.kind.value if outcome.error is not None else "",
         "error": outcome.error.message if outcome.error is not None else "",
     }

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
@@ -159,6 +160,11 @@ def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
     was orphaned."""
     if message.alive_until is not None and message.alive_until > now:
         return False
+    if message.resume_response_id and message.alive_until is not None:
+        # A background reply is another process's to resume; failed only if none does.
+        grace = timedelta(seconds=3 * settings.CHAT_REPLY_LEASE_SECONDS)
+        if message.alive_until + grace > now:
+            return False
     message.status = Message.Status.FAILED
     message.error_code = "interrupted"
     message.error = "The server restarted while this reply was being written. Retry to ask again."

@@ -410,6 +410,9 @@ CHAT_WATCHER_MAX_LAG: float = env.float("CHAT_WATCHER_MAX_LAG", default=10.0)
 # A tab following a reply written by another process checks the database this often, so a
 # finish it missed (Redis down) still reaches it.
 CHAT_REMOTE_POLL_SECONDS: float = env.float("CHAT_REMOTE_POLL_SECONDS", default=3.0)
+# A reply's process renews its lease on the reply a third of this often; a reply not renewed
+# for this long was abandoned: failed, or in background mode resumed by another process.
+CHAT_REPLY_LEASE_SECONDS: float = env.float("CHAT_REPLY_LEASE_SECONDS", default=30.0)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)
 

@@ -59,7 +59,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         ),
         (
             "Storage on Azure",
-            {"fields": ("store_policy", "remote_retention_hours")},
+            {"fields": ("store_policy", "remote_retention_hours", "background_mode")},
         ),
         ("Conversations", {"fields": ("default_instructions", "daily_token_quota")}),
         (

@@ -26,7 +26,7 @@ from chat.llm.events import (
     TextDelta,
     Usage,
 )
-from chat.llm.streaming import MIN_OUTPUT_TOKENS, stream_reply
+from chat.llm.streaming import MIN_OUTPUT_TOKENS, resume_reply, stream_reply
 
 __all__ = [
     "MIN_OUTPUT_TOKENS",
@@ -49,6 +49,7 @@ __all__ = [
     "classify_error",
     "delete_response",
     "rate_limited_message",
+    "resume_reply",
     "retrieve_response",
     "sdk_client",
     "stream_reply",

@@ -58,11 +58,14 @@ class Started:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    # The event's ``sequence_number``: a background reply is resumed after the last one taken.
+    sequence: int = -1
 
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     text: str
+    sequence: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -123,16 +124,22 @@ async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
                 pass
 
 
+type _Opener = Callable[[], AbstractAsyncContextManager[Any]]
+
+
 async def _attempt(
-    client: openai.AsyncOpenAI, body: dict[str, Any], deadline: float
+    open_stream: _Opener, deadline: float, *, background: bool
 ) -> AsyncGenerator[StreamEvent | _MayRetry]:
-    """One request: yields its events and exactly one terminal event, or ``_MayRetry``."""
+    """One request: yields its events and exactly one terminal event, or ``_MayRetry``.
+
+    A background response, once named, goes on without this connection: it is resumed, never
+    asked for again."""
     delta_sent = False
     request_id = region = ""
     terminal: Completed | Incomplete | Failed | None = None
     may_retry = False  # a connection failure that another attempt may cure
     try:
-        async with client.responses.with_streaming_response.create(**body) as response:
+        async with open_stream() as response:
             headers = response.headers
             request_id = request_id_of(headers)
             region = headers.get("x-ms-region", "")
@@ -144,16 +151,17 @@ async def _attempt(
                 kind = data.get("type") or sse.event
                 if kind == _TEXT_DELTA:
                     delta_sent = True
-                    yield TextDelta(data["delta"])
+                    yield TextDelta(data["delta"], data.get("sequence_number", -1))
                 elif kind in _REASONING_DELTAS:
                     delta_sent = True
-                    yield ReasoningDelta(data["delta"])
+                    yield ReasoningDelta(data["delta"], data.get("sequence_number", -1))
                 elif kind == "response.output_item.done":
                     item = as_dict(data.get("item"))
                     if item.get("type") == "reasoning" and item.get("encrypted_content"):
                         yield ReasoningItem(item)
                 elif kind == "response.created":
                     response_id = str(as_dict(data.get("response")).get("id") or "")
+                    delta_sent = delta_sent or (background and bool(response_id))
                     yield Started(response_id, request_id, region)
                 elif kind in _TERMINAL_EVENTS:
                     terminal = _terminal(kind, data, request_id, region)
@@ -204,6 +212,10 @@ async def _attempt(
     yield terminal
 
 
+def _creating(client: openai.AsyncOpenAI, body: dict[str, Any]) -> _Opener:
+    return lambda: client.responses.with_streaming_response.create(**body)
+
+
 def _retry_wait(error: LLMError, attempt: int) -> float:
     if error.retry_after is not None:
         return error.retry_after
@@ -220,6 +232,7 @@ async def stream_reply(
     max_output_tokens: int | None = None,
     max_retries: int | None = None,
     reasoning_effort: str | None = None,
+    background: bool = False,
 ) -> AsyncGenerator[StreamEvent]:
     """Stream one reply: ``Started``, deltas, then exactly one terminal event.
 
@@ -234,6 +247,10 @@ async def stream_reply(
     A reasoning model gets ``reasoning_effort`` (the deployment's or the conversation's) and
     streams its summary as ``ReasoningDelta``; with ``store`` off, its finished reasoning comes
     back sealed as ``ReasoningItem``, to be sent verbatim with the next rebuilt history.
+
+    With ``background`` (a stored reply only) Azure generates the reply whatever becomes of
+    this connection, and the deltas carry their sequence numbers: once it is named, a failure
+    of the stream ends it with ``Failed`` and no retry, for ``resume_reply`` to take up.
     """
     if max_output_tokens is not None and max_output_tokens < MIN_OUTPUT_TOKENS:
         raise ValueError(f"max_output_tokens must be at least {MIN_OUTPUT_TOKENS}")
@@ -244,6 +261,8 @@ async def stream_reply(
         "store": store,
         "stream": True,
     }
+    if background:
+        body["background"] = True
     if previous_response_id:
         body["previous_response_id"] = previous_response_id
     if max_output_tokens is not None:
@@ -261,7 +280,9 @@ async def stream_reply(
         async with sdk_client(deployment) as client:
             for attempt in range(retries + 1):
                 failed: _MayRetry | None = None
-                async with contextlib.aclosing(_attempt(client, body, deadline)) as events:
+                opener = _creating(client, body)
+                attempt_events = _attempt(opener, deadline, background=background)
+                async with contextlib.aclosing(attempt_events) as events:
                     async for event in events:
                         if isinstance(event, _MayRetry):
                             failed = event
@@ -292,3 +313,30 @@ async def stream_reply(
     except LLMRequestError as exc:
         logger.warning("model request not sent: %s, deployment %s", exc.error.detail, deployment.pk)
         yield Failed(exc.error)
+
+
+async def resume_reply(
+    deployment: Deployment, response_id: str, *, starting_after: int
+) -> AsyncGenerator[StreamEvent]:
+    """The rest of a background reply: its events after sequence number ``starting_after``
+    (``GET /responses/{id}?stream=true&starting_after=N``), then exactly one terminal event.
+
+    Not retried here: after a failure the caller resumes again from the last delta it took."""
+    query: dict[str, Any] = {"stream": True}
+    if starting_after >= 0:
+        query["starting_after"] = starting_after
+    deadline = time.monotonic() + settings.LLM_REQUEST_TIMEOUT
+    try:
+        async with sdk_client(deployment) as client:
+
+            def opener() -> AbstractAsyncContextManager[Any]:
+                return client.responses.with_streaming_response.retrieve(response_id, **query)
+
+            async with contextlib.aclosing(_attempt(opener, deadline, background=True)) as events:
+                async for event in events:
+                    yield (
+                        Failed(event.error, response_id) if isinstance(event, _MayRetry) else event
+                    )
+    except LLMRequestError as exc:
+        logger.warning("resume not sent: %s, deployment %s", exc.error.detail, deployment.pk)
+        yield Failed(exc.error, response_id)

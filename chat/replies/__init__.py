@@ -7,6 +7,7 @@
 - ``bridge``: the channel layer, for tabs served by other processes.
 - ``copies``: every copy Azure names, in the ledger before any of its text is shown.
 - ``request``: the request itself, and the early request sent while the turn is saved.
+- ``resume``: background mode: a dropped stream taken up again, a dead process's reply resumed.
 """
 
 from chat.replies.bridge import PROCESS_ID, tabs_group
@@ -14,6 +15,7 @@ from chat.replies.registry import (
     active_reply,
     branch_shown,
     replies_shutdown,
+    replies_sweep,
     reply_early,
     reply_start,
     reply_stop,
@@ -29,6 +31,7 @@ __all__ = [
     "active_reply",
     "branch_shown",
     "replies_shutdown",
+    "replies_sweep",
     "reply_early",
     "reply_start",
     "reply_stop",

@@ -4,16 +4,23 @@ start, find, stop and (at shutdown) settle them, here or in another process."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
+from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.models import User
 from chat import services
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from chat.rate_limits import rate_limit_reached
 from chat.replies.bridge import control_group, layer_send, tabs_group
 from chat.replies.reply import ActiveReply
 from chat.replies.request import EarlyRequest, ReplyRequest, abandoning
+from chat.replies.resume import ResumePoint
+from chat.saving import replies_take_over, reply_lease_renew_every
+
+logger = logging.getLogger(__name__)
 
 _active: dict[int, ActiveReply] = {}
 
@@ -31,13 +38,37 @@ def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> Activ
         if early is not None:
             early.abandon()
         return existing
-    reply = ActiveReply(turn, early)
-    _active[turn.conversation.pk] = reply
+    return _run(ActiveReply(turn, early))
+
+
+def _run(reply: ActiveReply) -> ActiveReply:
+    _active[reply.conversation_id] = reply
     reply.task = asyncio.get_running_loop().create_task(
-        reply.run(), name=f"reply-{turn.assistant_message.pk}"
+        reply.run(), name=f"reply-{reply.message_id}"
     )
     reply.task.add_done_callback(lambda _: _forget(reply))
     return reply
+
+
+def reply_take_over(message: Message) -> ActiveReply | None:
+    """Resume here a background reply whose process is gone (this process claimed it)."""
+    if message.reply_to is None or message.conversation.pk in _active:
+        return None
+    turn = services.Turn(message.conversation, message.deployment, message.reply_to, message, False)
+    logger.info("message %s: taking over its reply from a process that is gone", message.pk)
+    return _run(ActiveReply(turn, taken_over=ResumePoint.of_message(message)))
+
+
+async def replies_sweep() -> None:
+    """Until cancelled: take over the background replies whose process is gone, whichever
+    process of the site notices first (the lease decides: one claim wins)."""
+    while True:
+        await asyncio.sleep(reply_lease_renew_every())
+        try:
+            for message in await database_sync_to_async(replies_take_over)():
+                reply_take_over(message)
+        except DatabaseError:
+            logger.warning("could not look for abandoned background replies; trying again")
 
 
 def _forget(reply: ActiveReply) -> None:

@@ -25,13 +25,15 @@ from chat.replies.copies import Copies
 from chat.replies.failures import shutdown_error, unexpected_error
 from chat.replies.relay import FellBehind, Relay, Send
 from chat.replies.request import EarlyRequest
+from chat.replies.resume import ResumePoint, cancel_remotely
 from chat.replies.runner import Runner
 from chat.saving import (
-    REPLY_LEASE_RENEW,
     ConversationGone,
     ReplyOutcome,
     ReplySuperseded,
     reply_finish,
+    reply_lease_give_up,
+    reply_lease_renew_every,
     reply_renew_lease,
 )
 
@@ -51,7 +53,12 @@ class Phase(enum.Enum):
 
 
 class ActiveReply:
-    def __init__(self, turn: services.Turn, early: EarlyRequest | None = None) -> None:
+    def __init__(
+        self,
+        turn: services.Turn,
+        early: EarlyRequest | None = None,
+        taken_over: ResumePoint | None = None,
+    ) -> None:
         self.turn = turn
         self.conversation_id = turn.conversation.pk
         self.message_id = turn.assistant_message.pk
@@ -61,7 +68,8 @@ class ActiveReply:
             user_id=turn.conversation.owner_id,
             conversation_id=self.conversation_id,
         )
-        self.runner = Runner(turn, self.relay, self.copies, early)
+        self.runner = Runner(turn, self.relay, self.copies, early, taken_over)
+        self._taken_over = taken_over is not None
         self.bridge = Bridge(
             conversation_id=self.conversation_id,
             message_id=self.message_id,
@@ -115,6 +123,9 @@ class ActiveReply:
             asyncio.ensure_future(self._keep_lease()),
         ]
         by_shutdown = False
+        if self._taken_over and self.turn.assistant_message.text:
+            # The text its first process had streamed, up to the point it is resumed after.
+            self.relay.add(self.turn.assistant_message.text)
         try:
             if self.stop_requested:  # stopped before it began
                 outcome = self.runner.outcome(status=Message.Status.CANCELLED)
@@ -126,6 +137,7 @@ class ActiveReply:
             if current is not None:
                 current.uncancel()
             if self.stop_requested:
+                cancel_remotely(self.runner.resume)
                 outcome = self.runner.outcome(status=Message.Status.CANCELLED)
             else:
                 by_shutdown = True
@@ -139,12 +151,31 @@ class ActiveReply:
             self.phase = Phase.SAVING
             self.runner.abandon_early()
         try:
-            await self._finish(outcome)
+            if not (by_shutdown and await self._hand_over()):
+                await self._finish(outcome)
         finally:
             for helper in helpers:
                 helper.cancel()
         if by_shutdown:
             raise asyncio.CancelledError
+
+    async def _hand_over(self) -> bool:
+        """At shutdown, a background reply is left to another process to resume at once,
+        rather than saved cut short; False when it cannot be (then it is saved as it is)."""
+        resume = self.runner.resume.saved_fields(self.relay.text())
+        if resume is None:
+            return False
+        try:
+            given: bool = await database_sync_to_async(reply_lease_give_up)(
+                message_id=self.message_id, resume=resume
+            )
+        except DatabaseError:
+            return False
+        if given:
+            logger.info("message %s: left for another process to resume", self.message_id)
+            self.relay.finish("")
+            self.phase = Phase.DONE
+        return given
 
     async def finish_unstarted(self) -> None:
         """Settle a turn whose reply was cancelled before its first step (at shutdown)."""
@@ -156,9 +187,13 @@ class ActiveReply:
 
     async def _keep_lease(self) -> None:
         while True:
-            await asyncio.sleep(REPLY_LEASE_RENEW)
+            await asyncio.sleep(reply_lease_renew_every())
+            # Taken now, so that the text saved is the text up to the point saved.
+            resume = self.runner.resume.saved_fields(self.relay.text())
             try:
-                await database_sync_to_async(reply_renew_lease)(message_id=self.message_id)
+                await database_sync_to_async(reply_renew_lease)(
+                    message_id=self.message_id, resume=resume
+                )
             except DatabaseError:
                 logger.warning(
                     "message %s: could not renew its lease; trying again", self.message_id

@@ -63,6 +63,7 @@ class ReplyRequest:
             store=self.deployment.is_stateful,
             max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
             max_retries=self.max_retries,
+            background=self.deployment.runs_in_background,
         )
 
 

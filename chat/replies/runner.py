@@ -22,6 +22,7 @@ from chat.replies.copies import Copies
 from chat.replies.failures import incomplete_error, no_deployment_error
 from chat.replies.relay import Relay
 from chat.replies.request import EarlyRequest, ReplyRequest
+from chat.replies.resume import ResumePoint, resuming, taken_up
 from chat.saving import ReplyOutcome
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,20 @@ FAILOVER_KINDS = frozenset(
 
 class Runner:
     def __init__(
-        self, turn: services.Turn, relay: Relay, copies: Copies, early: EarlyRequest | None
+        self,
+        turn: services.Turn,
+        relay: Relay,
+        copies: Copies,
+        early: EarlyRequest | None,
+        taken_over: ResumePoint | None = None,
     ) -> None:
         self.turn = turn
         self.relay = relay
         self.copies = copies
         self._early = early
+        # A background reply's place on Azure; given, the reply is taken over from there.
+        self.resume = taken_over or ResumePoint()
+        self._taken_over = taken_over
         self.started = time.monotonic()
         # How the reply stands; ``outcome`` reads it at any point.
         self.deployment: Deployment | None = turn.deployment
@@ -111,8 +120,10 @@ class Runner:
 
     def _prepare(self, deployment: Deployment) -> tuple[list[Deployment], services.ReplyInput]:
         """Everything the first request needs, in one trip to the database thread."""
-        candidates = failover.failover_candidates(
-            deployment, user_id=self.turn.conversation.owner_id
+        candidates = (
+            [deployment]
+            if self._taken_over is not None
+            else failover.failover_candidates(deployment, user_id=self.turn.conversation.owner_id)
         )
         reply_input = services.reply_input(
             conversation=self.turn.conversation, deployment=candidates[0], turn=self.turn
@@ -199,17 +210,21 @@ class Runner:
             reply_input = services.ReplyInput(rebuilt.input, None, True)
 
     def _open(self, request: ReplyRequest) -> AsyncGenerator[llm.StreamEvent]:
-        """The reply's stream: the early request when it is this very request, else a new one."""
+        """The reply's stream: the early request when it is this very request, else a new one
+        (or, for a reply taken over, the rest of Azure's copy); resumed when it drops."""
+        taken_over, self._taken_over = self._taken_over, None
+        if taken_over is not None:
+            return taken_up(taken_over)
         early, self._early = self._early, None
         if early is not None:
             if early.request.same_as(request):
-                return early.events()
+                return resuming(request.deployment, early.events(), self.resume)
             logger.info(
                 "message %s: the early request does not match; sending anew",
                 self.turn.assistant_message.pk,
             )
             early.abandon()
-        return request.stream()
+        return resuming(request.deployment, request.stream(), self.resume)
 
     def _take_result(self, event: llm.Completed | llm.Incomplete) -> None:
         named = self.answer.response_id if self.answer is not None else ""

@@ -80,6 +80,9 @@ _AZURE_OPERATION_NAMES = {
 _DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _LOOPBACK_PREFIXES = ("127.", "::1", "::ffff:127.")
 _SUMMARY_MODES = frozenset({"auto", "concise", "detailed"})
+# Faults of the line rather than of the model: a background stream's generation survives them.
+_LINE_FAULTS = frozenset({Fault.STALL, Fault.CUT})
+_TEXT_DELTA_EVENT = b"event: response.output_text.delta\n"
 # Events sent in one write when nothing asks to pause between them.
 _BATCH = 64
 
@@ -369,7 +372,13 @@ class Simulator:
         reply.record_response_id(response.id)
         if response.store:
             self.store.add(response)
-        if response.background:
+        if response.background and body.get("stream"):
+            # The line's faults hit this connection only: the generation goes on without it.
+            line_fault = options if options.fault in _LINE_FAULTS else None
+            generation = replace(options, fault=None) if line_fault else options
+            self._start_background(response, generation)
+            await self._replay(reply, response, -1, receive, line_fault=line_fault)
+        elif response.background:
             self._start_background(response, options)
             await reply.json(200, response_object(response))
         elif body.get("stream"):
@@ -400,16 +409,9 @@ class Simulator:
     def _new_response(
         self, body: dict[str, Any], deployment: str, items: list[dict[str, Any]], options: Options
     ) -> StoredResponse:
-        stream = _optional(body, "stream", bool, False)
+        _optional(body, "stream", bool, False)
         background = _optional(body, "background", bool, False)
         store = _optional(body, "store", bool, True)
-        if stream and background:
-            raise HTTPError(
-                400,
-                "invalid_value",
-                "Streaming is not supported in background mode.",
-                param="stream",
-            )
         if background and not store:
             raise HTTPError(
                 400, "invalid_value", "Background mode requires store=true.", param="background"
@@ -657,16 +659,34 @@ class Simulator:
 
     @staticmethod
     async def _replay(
-        reply: Reply, response: StoredResponse, starting_after: int, receive: Receive
+        reply: Reply,
+        response: StoredResponse,
+        starting_after: int,
+        receive: Receive,
+        *,
+        line_fault: Options | None = None,
     ) -> None:
-        """Send the stored events after ``starting_after``, then follow the live ones."""
+        """Send the stored events after ``starting_after``, then follow the live ones.
+
+        With ``line_fault`` (a stall or a cut), the line fails after ``after`` text deltas
+        while the response goes on generating, as a background response does on Azure."""
         events = response.events
         assert events is not None
         watcher = DisconnectWatcher(receive, on_gone=response.changed.notify)
         await reply.start_stream()
         position = max(0, starting_after + 1)
+        deltas_left = line_fault.after if line_fault is not None else -1
         try:
             while not watcher.gone.is_set():
+                if position < len(events) and line_fault is not None:
+                    deltas_left -= events[position].startswith(_TEXT_DELTA_EVENT)
+                    if deltas_left < 0:
+                        if line_fault.fault is Fault.STALL:
+                            await watcher.gone.wait()
+                        return  # without ending the body: the server drops the connection
+                    await reply.chunk(events[position])
+                    position += 1
+                    continue
                 if position < len(events):
                     await reply.chunk(b"".join(events[position:]))
                     position = len(events)

@@ -28,7 +28,9 @@ def app_settings(**extra: str) -> dict[str, str]:
     return {"SIMULATOR_API_KEY": SIMULATOR_KEY, "ALLOW_LOOPBACK_ENDPOINTS": "true", **extra}
 
 
-def add_conversation(database_url: str, simulator: SimulatorServer, options: str) -> int:
+def add_conversation(
+    database_url: str, simulator: SimulatorServer, options: str, *, background_mode: bool = False
+) -> int:
     """A simulator deployment with these options, and a conversation of USERNAME on it."""
     env = app_env(database_url=database_url, redis_url="", **app_settings())
     code = f"""
@@ -37,7 +39,7 @@ from chat.models import Conversation, Deployment
 deployment = Deployment.objects.create(
     name="Simulator", endpoint={simulator.base_url!r}, region="swedencentral",
     deployment_name="gpt-4.1@{options}", model="gpt-4.1", auth_mode="api_key",
-    api_key_env="SIMULATOR_API_KEY", is_default=True,
+    api_key_env="SIMULATOR_API_KEY", is_default=True, background_mode={background_mode!r},
 )
 print(Conversation.objects.create(
     owner=User.objects.get(username={USERNAME!r}), deployment=deployment
@@ -132,3 +134,20 @@ def copies_without_row(database_url: str, simulator: SimulatorServer) -> list[st
         row[0] for row in query(database_url, "SELECT response_id FROM chat_storedresponse")
     }
     return [response_id for response_id in stored if response_id not in recorded]
+
+
+def upstream_text(simulator: SimulatorServer, response_id: str) -> str:
+    """The text the upstream generated for a response, as it keeps it."""
+    response = requests.get(
+        f"{simulator.openai_base_url}responses/{response_id}",
+        headers={"api-key": SIMULATOR_KEY},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return "".join(
+        part.get("text", "")
+        for item in response.json()["output"]
+        if item.get("type") == "message"
+        for part in item.get("content", [])
+        if part.get("type") == "output_text"
+    )

@@ -17,6 +17,7 @@ from tests.faults.chat import (
     query,
     replies,
     upstream_creates,
+    upstream_text,
 )
 from tests.faults.conftest import wait_for
 
@@ -161,6 +162,43 @@ def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
     assert rows == [("live", conversation)], "a row the retention sweep can finish"
     ((_, status, _, _),) = replies(database_url, conversation)
     assert status in {"pending", "streaming"}, "left for the next turn to take over"
+
+
+def test_a_background_reply_whose_process_is_killed_is_finished_by_another(
+    postgres, database_url, clean_simulator, start_app
+) -> None:
+    """Background mode: the reply goes on on Azure; the process that notices the dead one's
+    lease has run out takes it over and resumes it, with nothing lost and nothing repeated."""
+    conversation = add_conversation(database_url, clean_simulator, LONG, background_mode=True)
+    settings = app_settings(CHAT_REPLY_LEASE_SECONDS="3")
+    first = start_app(database_url=database_url, **settings)
+    second = start_app(database_url=database_url, **settings)
+    tab = Tab.open(first, conversation)
+    tab.send("Tell me a long story")
+    tab.until(STREAMING)
+
+    def resume_point_saved() -> bool:
+        rows = query(
+            database_url,
+            "SELECT resume_response_id FROM chat_message "
+            "WHERE conversation_id = %s AND role = 'assistant'",
+            conversation,
+        )
+        return bool(rows and rows[0][0])
+
+    wait_for(resume_point_saved, "the lease never saved where the reply stood")
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+
+    def finished() -> bool:
+        return replies(database_url, conversation)[0][1] not in {"pending", "streaming"}
+
+    wait_for(finished, "no process finished the reply", timeout=60)
+    ((_, status, text, response_id),) = replies(database_url, conversation)
+    assert status == "completed", second.output()
+    assert text == upstream_text(clean_simulator, response_id), "nothing lost, nothing repeated"
+    assert len(upstream_creates(clean_simulator)) == 1, "resumed from Azure's copy, not asked again"
+    assert copies_without_row(database_url, clean_simulator) == []
 
 
 @pytest.mark.parametrize("action", ["follow", "stop"])

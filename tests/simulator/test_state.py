@@ -189,13 +189,6 @@ def test_only_background_responses_can_be_cancelled(client: OpenAI) -> None:
         client.responses.cancel(created.id)
 
 
-def test_streaming_in_background_mode_is_refused(client: OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="gpt-4.1", input="Hello", background=True, stream=True)
-
-    assert "background" in caught.value.message
-
-
 def test_background_stream_is_replayed_after_a_sequence_number(client: OpenAI) -> None:
     created = client.responses.create(model="gpt-4.1@tps=3000", input="Hello", background=True)
 
