@@ -262,3 +262,19 @@ def test_the_page_shows_each_messages_files_in_constant_queries(
     assert html.count('download="report.pdf"') == 3
     attachment_queries = [q for q in captured.captured_queries if "chat_attachment" in q["sql"]]
     assert len(attachment_queries) == 1, "one prefetch for every message's files"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_javascript_the_files_go_with_the_form(client, owner, conversation) -> None:
+    client.force_login(owner)
+    url = f"/c/{conversation.pk}/messages/"
+    refused = client.post(url, {"text": "", "file": SimpleUploadedFile("x.txt", b"plain")})
+    assert refused.status_code == 400
+    assert "could not be read as an image" in refused.content.decode()
+
+    sent = client.post(
+        url, {"text": "", "file": [SimpleUploadedFile("report.pdf", PDF)]}, follow=False
+    )
+    assert sent.status_code == 302
+    question = Message.objects.get(conversation=conversation, role=Message.Role.USER)
+    assert [a.name for a in question.attachments.all()] == ["report.pdf"]
