@@ -1,9 +1,7 @@
 """Files in a real browser: attach an image and a PDF (picker, paste, drop), send them, see them
 in the sent message, and the model (the simulator) answer about both."""
 
-import os
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from chat.models import Attachment
+from tests.e2e.conftest import screenshot_dir
 from tests.e2e.test_chat import last_reply, sign_in, start_conversation
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -51,12 +50,17 @@ def send_and_see_the_answer(page: Any) -> None:
     expect(page.locator("#composer-attachments .attachment-chip")).to_have_count(0)
 
 
-def test_attach_an_image_and_a_pdf_and_the_model_answers_about_both(
-    page, live_server_url, user, sim_deployment
-) -> None:
+def answered(page: Any, live_server_url: str, user: Any) -> None:
+    """Signed in, in a conversation whose first reply has come."""
     sign_in(page, live_server_url, user)
     start_conversation(page, "Hello")
     expect(last_reply(page)).to_have_attribute("data-status", "completed", timeout=15_000)
+
+
+def test_attach_an_image_and_a_pdf_and_the_model_answers_about_both(
+    page, live_server_url, user, sim_deployment
+) -> None:
+    answered(page, live_server_url, user)
     expect(page.get_by_role("button", name="Attach images or PDFs")).to_be_visible()
 
     attach(page)
@@ -74,9 +78,7 @@ def test_attach_an_image_and_a_pdf_and_the_model_answers_about_both(
 def test_a_removed_chip_is_not_sent_and_files_alone_can_be_sent(
     page, live_server_url, user, sim_deployment
 ) -> None:
-    sign_in(page, live_server_url, user)
-    start_conversation(page, "Hello")
-    expect(last_reply(page)).to_have_attribute("data-status", "completed", timeout=15_000)
+    answered(page, live_server_url, user)
     attach(page)
     page.get_by_role("button", name="Remove chart.png").click()
     expect(page.locator("#composer-attachments .attachment-chip")).to_have_count(1)
@@ -123,18 +125,11 @@ def test_an_image_pasted_or_dropped_on_the_composer_is_attached(
 def test_attachment_screenshots(
     browser, live_server_url, user, sim_deployment, scheme, device, viewport
 ) -> None:
-    context = browser.new_context(
-        viewport={"width": viewport[0], "height": viewport[1]},
-        color_scheme=scheme,
-        base_url=live_server_url,
-    )
+    size = {"width": viewport[0], "height": viewport[1]}
+    context = browser.new_context(viewport=size, color_scheme=scheme, base_url=live_server_url)
     page = context.new_page()
-    sign_in(page, live_server_url, user)
-    start_conversation(page, "Hello")
-    expect(last_reply(page)).to_have_attribute("data-status", "completed", timeout=15_000)
-    root = Path(__file__).resolve().parents[2]
-    docs = root / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-results")
-    docs.mkdir(parents=True, exist_ok=True)
+    answered(page, live_server_url, user)
+    docs = screenshot_dir()
     attach(page)
     page.get_by_label("Message", exact=True).fill("What do these show?")
     page.screenshot(path=str(docs / f"attachments-composer-{device}-{scheme}.png"))
