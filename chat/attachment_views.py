@@ -54,9 +54,10 @@ def attachment_file(request: AuthenticatedRequest, attachment_id: int) -> FileRe
 
 @require_POST
 def attachment_remove(request: AuthenticatedRequest, attachment_id: int) -> HttpResponse:
-    """Take a draft out of the composer; a sent attachment stays with its message."""
+    """Take a draft out of the composer; a sent attachment stays with its message. (200 with
+    nothing, not 204: htmx swaps no 204, and the chip's ``hx-swap="delete"`` must run.)"""
     attachment = get_object_or_404(
         Attachment.objects.for_user(request.user).drafts(), pk=attachment_id
     )
     attachment.delete()
-    return HttpResponse(status=204)
+    return HttpResponse("")

@@ -4,10 +4,14 @@ turn services (``chat.services``) inside their own transactions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from chat.models import Conversation, Deployment, Message, StoredResponse
+from chat.attachment_turns import attachments_by_message, user_content
+from chat.models import Attachment, Conversation, Deployment, Message, StoredResponse
 from chat.selectors import conversation_tree, mark_branches, tree_of
 
 
@@ -62,21 +66,28 @@ def branch_mark(conversation: Conversation, *messages: Message) -> None:
     mark_branches(list(messages), conversation_tree(conversation))
 
 
-def branch_history(*, conversation_id: int, question_id: int) -> list[dict[str, str]]:
-    """The history of the branch that ends at ``question_id``, in one query: what a request
-    sends when no stored response continues it."""
+def branch_history(*, conversation_id: int, question_id: int) -> list[dict[str, Any]]:
+    """The history of the branch that ends at ``question_id``, in one query (and one more for
+    the files its messages carry, if any): what a request sends when no stored response
+    continues it."""
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, pk__lte=question_id)
         .order_by("id")
-        .values_list("id", "parent_id", "branch_root", "role", "text", "status")
+        .annotate(has_files=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+        .values_list("id", "parent_id", "branch_root", "role", "text", "status", "has_files")
     )
     branch = set(tree_of([(row[0], row[1], row[2]) for row in rows]).path_to(question_id))
     left_out = (*Message.IN_FLIGHT, Message.Status.FAILED)
+    with_files = [row[0] for row in rows if row[0] in branch and row[6]]
+    files = attachments_by_message(with_files) if with_files else {}
     return [
-        {"role": role, "content": text}
-        for message_id, _, _, role, text, status in rows
+        {
+            "role": role,
+            "content": user_content(text, files[message_id]) if message_id in files else text,
+        }
+        for message_id, _, _, role, text, status, _ in rows
         if message_id in branch
-        and text
+        and (text or message_id in files)
         and not (role == Message.Role.ASSISTANT and status in left_out)
     ]
 

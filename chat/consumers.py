@@ -209,9 +209,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not valid:
             await self.send_fragment(fragments.form_errors(form.errors))
             return
-        text = form.cleaned_data["text"]
+        text, attachment_ids = form.cleaned_data["text"], form.cleaned_data["attachments"]
         early = None
-        if not switching and time.monotonic() >= self.early_requests_after:
+        # Files are read from storage and checked in the turn: no request guessed before it.
+        if not switching and not attachment_ids and time.monotonic() >= self.early_requests_after:
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
             if early is not None:
                 await early.head_start()
@@ -222,6 +223,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 text=text,
                 client_id=form.cleaned_data["client_id"],
                 deployment=form.cleaned_data["deployment"],
+                attachment_ids=attachment_ids,
             )
         finally:
             # Refused, or cancelled by a server going down: no copy on Azure left unknown.

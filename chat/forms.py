@@ -43,18 +43,36 @@ class SearchForm(forms.Form):
         return self.cleaned_data["q"] if self.is_valid() else ""
 
 
+class AttachmentIdsField(forms.Field):
+    """The composer's draft attachments (``attachments``, repeated): their ids, each once.
+    Whose they are is the turn's to check."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        values = [value] if isinstance(value, str) else list(value or [])
+        if not all(isinstance(v, str) and v.isdigit() for v in values):
+            raise ValidationError(
+                "The page sent a malformed attachment; reload the page.", code="invalid"
+            )
+        return list(dict.fromkeys(int(v) for v in values))
+
+
 class MessageForm(forms.Form):
-    """A user's message: the same form validates the websocket payload and the HTTP fallback."""
+    """A user's message: the same form validates the websocket payload and the HTTP fallback.
+
+    Text, files (``attachments``), or both."""
 
     text = forms.CharField(
         label="Message",
+        required=False,
         strip=False,
         validators=[validate_storable_text],
         widget=forms.Textarea(
             attrs={"rows": 1, "placeholder": "Message the model…", "autocomplete": "off"}
         ),
-        error_messages={"required": "Type a message before sending."},
     )
+    attachments = AttachmentIdsField(required=False)
     client_id = forms.UUIDField(
         required=False,
         widget=forms.HiddenInput,
@@ -83,11 +101,13 @@ class MessageForm(forms.Form):
             )
         )
 
-    def clean_text(self) -> str:
-        text: str = self.cleaned_data["text"]
-        if not text.strip():
-            raise forms.ValidationError("Type a message before sending.")
-        return text
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if "text" in cleaned and not cleaned["text"].strip():
+            cleaned["text"] = ""
+            if not cleaned.get("attachments"):
+                self.add_error("text", "Type a message before sending.")
+        return cleaned
 
 
 class DeploymentSelect(forms.Select):

@@ -100,7 +100,8 @@ def mark_branches(messages: list[Message], tree: Tree) -> list[Message]:
 
 def _loaded(conversation: Conversation, ids: list[int], tree: Tree) -> list[Message]:
     rows = Message.objects.filter(conversation=conversation, pk__in=ids)
-    return mark_branches(list(rows.select_related("deployment").order_by("id")), tree)
+    rows = rows.select_related("deployment").prefetch_related("attachments")
+    return mark_branches(list(rows.order_by("id")), tree)
 
 
 def conversation_branch_messages(conversation: Conversation) -> list[Message]:

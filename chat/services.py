@@ -8,20 +8,37 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, When
+from django.db.models import Case, F, Q, When, prefetch_related_objects
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.sockets import session_is_current
+from chat.attachment_turns import (
+    attachments_bind,
+    attachments_copy,
+    attachments_for_turn,
+    attachments_known,
+    user_input,
+)
+from chat.attachments import AttachmentRefused
 from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
 from chat.durations import seconds_text
 from chat.failover import failover_candidates
-from chat.models import Conversation, Deployment, Message, StoredResponse, deployment_open_to
+from chat.models import (
+    Attachment,
+    Conversation,
+    Deployment,
+    Message,
+    StoredResponse,
+    deployment_open_to,
+)
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
 from chat.selectors import conversation_tree, deployment_for
@@ -56,7 +73,7 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class ReplyInput:
-    input: str | list[dict[str, str]]
+    input: str | list[dict[str, Any]]
     previous_response_id: str | None
     context_rebuilt: bool
 
@@ -106,6 +123,7 @@ def conversation_start(
     text: str,
     client_id: uuid.UUID | None,
     session_key: str | None,
+    attachment_ids: Sequence[int] = (),
 ) -> Turn:
     """A new conversation and its first turn, together: a refused first turn leaves no empty
     conversation behind."""
@@ -119,6 +137,7 @@ def conversation_start(
             text=text,
             client_id=client_id,
             session_key=session_key,
+            attachment_ids=attachment_ids,
         )
 
 
@@ -225,6 +244,7 @@ def turn_start(
     session_key: str | None,
     edit_of: int | None = None,
     deployment: Deployment | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> Turn:
     """Save the user's message and a pending reply in one transaction, before anything else.
 
@@ -232,6 +252,9 @@ def turn_start(
     message follows the branch shown; with ``edit_of`` (one of the person's messages in
     this conversation) it is a new version of that message instead: a sibling of it, on a new
     branch that continues from the reply before it.
+
+    ``attachment_ids``: the person's draft attachments the message carries (another's, or one
+    already sent, refuses the turn); a new version carries the files of the one it replaces.
 
     A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
     """
@@ -254,6 +277,7 @@ def turn_start(
                 .first()
             )
             if reply is not None:
+                prefetch_related_objects([repeated], "attachments")
                 return Turn(
                     conversation, deployment_for(conversation, user=user), repeated, reply, False
                 )
@@ -265,6 +289,9 @@ def turn_start(
         deployment = deployment_for(conversation, user=user)
         _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
+        attachments = _attachments(
+            lambda: attachments_for_turn(user=user, ids=attachment_ids, deployment=deployment)
+        )
         # The branch shown goes on; a row written without branches follows the one before it.
         parent_id, branch_root = conversation.current_leaf_id, False
         if edit_of is not None:
@@ -282,16 +309,33 @@ def turn_start(
             parent_id=parent_id,
             branch_root=branch_root,
         )
+        attachments_bind(attachments, user_message)
+        if edit_of is not None:
+            attachments = _attachments(
+                lambda: attachments_copy(
+                    source_id=edit_of, message=user_message, deployment=deployment
+                )
+            )
         assistant_message = _pending_reply(conversation, user_message, deployment, now=now)
         conversation.updated_at = now
         conversation.current_leaf = assistant_message
         if not conversation.title:
-            conversation.title = title_from_text(text)
+            conversation.title = title_from_text(text) or (
+                attachments[0].name if attachments else ""
+            )
             fields.append("title")
         conversation.save(update_fields=fields)
     if edit_of is not None:
         branch_mark(conversation, user_message, assistant_message)
+    attachments_known(user_message, attachments)
     return Turn(conversation, deployment, user_message, assistant_message, True)
+
+
+def _attachments(take: Callable[[], list[Attachment]]) -> list[Attachment]:
+    try:
+        return take()
+    except AttachmentRefused as refused:
+        raise TurnRefused(refused.message, code="attachment_refused") from refused
 
 
 def _refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
@@ -417,10 +461,10 @@ def reply_input(
 ) -> ReplyInput:
     """Continue from the stored head while the chain is usable, else rebuild from our history."""
     if not force_rebuild and conversation.head_usable_for(deployment):
-        return ReplyInput(turn.user_message.text, conversation.head_response_id, False)
+        return ReplyInput(user_input(turn.user_message), conversation.head_response_id, False)
     return ReplyInput(history_input(turn=turn), None, bool(conversation.head_response_id))
 
 
-def history_input(*, turn: Turn) -> list[dict[str, str]]:
+def history_input(*, turn: Turn) -> list[dict[str, Any]]:
     """The history of this turn's branch up to its question, in one query."""
     return branch_history(conversation_id=turn.conversation.pk, question_id=turn.user_message.pk)

@@ -30,7 +30,11 @@ def catch_up(conversation: Conversation, after: int | None) -> tuple[str, Messag
     it did. A tab whose last message is not on the branch shown gets the branch whole."""
     tree = conversation_tree(conversation)
     path = branch_path(conversation, tree)
-    rows = Message.objects.filter(conversation=conversation).select_related("deployment")
+    rows = (
+        Message.objects.filter(conversation=conversation)
+        .select_related("deployment")
+        .prefetch_related("attachments")
+    )
     if after is None:
         latest = rows.filter(pk__in=path[-2:], role=Message.Role.ASSISTANT).order_by("-id").first()
         if latest is None or latest.in_flight:
@@ -99,5 +103,9 @@ def turn_fragment(conversation: Conversation, messages: list[Message], *, replac
 
 
 def turn_started(conversation: Conversation, message_ids: list[int], replace: bool) -> str:
-    messages = list(Message.objects.filter(pk__in=message_ids, conversation=conversation))
+    messages = list(
+        Message.objects.filter(pk__in=message_ids, conversation=conversation).prefetch_related(
+            "attachments"
+        )
+    )
     return turn_fragment(conversation, messages, replace=replace)

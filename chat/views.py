@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -17,6 +17,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
 from chat import branching, replies, selectors, services
+from chat.attachments import AttachmentRefused, attachment_accept
 from chat.feedback import feedback_attach
 from chat.forms import (
     InstructionsForm,
@@ -26,7 +27,7 @@ from chat.forms import (
     RenameForm,
     SearchForm,
 )
-from chat.models import Conversation, Message, Preset
+from chat.models import Attachment, Conversation, Message, Preset
 from chat.presets import preset_picked, preset_start_values, presets_for
 from chat.sidebar import sidebar_page
 from config.unavailable import keeps_draft_when_unavailable
@@ -131,6 +132,7 @@ async def _start_turn(
             session_key=request.session.session_key,
             deployment=form.cleaned_data.get("deployment"),
             edit_of=edit_of,
+            attachment_ids=form.cleaned_data.get("attachments", []),
         )
     except services.SessionEnded:
         return redirect_to_login(request.get_full_path())
@@ -139,6 +141,7 @@ async def _start_turn(
             request,
             conversation,
             draft=form.cleaned_data["text"],
+            draft_attachments=form.cleaned_data.get("attachments", []),
             error=refused.message,
             status=429,
         )
@@ -181,9 +184,11 @@ def _conversation_page(
     conversation: Conversation,
     *,
     draft: str = "",
+    draft_attachments: list[int] | None = None,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
+    """The conversation; after a refused send, the composer as it was (text and files)."""
     chat_messages, has_earlier = selectors.branch_page(conversation)
     deployment = selectors.deployment_for(conversation, user=request.user)
     feedback_attach(chat_messages, user_id=request.user.pk)
@@ -198,6 +203,9 @@ def _conversation_page(
         "has_earlier": has_earlier,
         "in_flight_message": in_flight,
         "draft": draft,
+        "draft_attachments": Attachment.objects.for_user(request.user)
+        .drafts()
+        .filter(pk__in=draft_attachments or []),
         "error": error,
         "new_client_id": services.new_client_id(),
         "instructions_form": InstructionsForm(instance=conversation),
@@ -243,13 +251,36 @@ async def message_create(request: AuthenticatedRequest, conversation_id: int) ->
     """
     user = await _signed_in_user(request)
     conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    form = MessageForm(request.POST, user=user)
-    if not await sync_to_async(form.is_valid)():
-        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
+    data, refused = await sync_to_async(_with_uploads)(request)
+    form = MessageForm(data, user=user)
+    if refused or not await sync_to_async(form.is_valid)():
+        errors = refused or " ".join(
+            str(e) for field_errors in form.errors.values() for e in field_errors
+        )
         return await sync_to_async(_conversation_page)(
-            request, conversation, draft=request.POST.get("text", ""), error=errors, status=400
+            request,
+            conversation,
+            draft=request.POST.get("text", ""),
+            draft_attachments=[int(v) for v in data.getlist("attachments") if v.isdigit()],
+            error=errors,
+            status=400,
         )
     return await _start_turn(request, user, conversation, form)
+
+
+def _with_uploads(request: AuthenticatedRequest) -> tuple[QueryDict, str]:
+    """The composer without JavaScript sends its files with the message (``file``): each is
+    kept as a draft and added to the message's ``attachments``. Also what was refused."""
+    data = request.POST.copy()
+    refusals = []
+    for upload in request.FILES.getlist("file"):
+        try:
+            data.appendlist(
+                "attachments", str(attachment_accept(owner=request.user, upload=upload).pk)
+            )
+        except AttachmentRefused as refused:
+            refusals.append(refused.message)
+    return data, " ".join(refusals)
 
 
 @keeps_draft_when_unavailable("text")

@@ -225,7 +225,7 @@ def _retry_wait(error: LLMError, attempt: int) -> float:
 async def stream_reply(
     deployment: Deployment,
     *,
-    input: str | list[dict[str, str]],
+    input: str | list[dict[str, Any]],
     previous_response_id: str | None,
     instructions: str,
     store: bool,

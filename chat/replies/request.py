@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -34,7 +35,7 @@ class ReplyRequest:
     """One request for a reply, exactly as the gateway will send it."""
 
     deployment: Deployment
-    input: str | list[dict[str, str]]
+    input: str | list[dict[str, Any]]
     previous_response_id: str | None
     instructions: str
     max_retries: int | None

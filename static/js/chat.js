@@ -45,7 +45,7 @@
         }
         const sendButton = document.getElementById("send-button");
         if (!sendButton || sendButton.disabled) return;
-        if (!target.value.trim()) return;
+        if (!target.value.trim() && !form.querySelector("input[name='attachments']")) return;
         form.requestSubmit();
       }
     }
@@ -78,6 +78,7 @@
       const textarea = form.querySelector("[data-composer-input]");
       textarea.value = "";
       autosize(textarea);
+      form.querySelectorAll("[data-attachment-list] > *").forEach((chip) => chip.remove());
       idInput.value = newClientId();
     }
   }

@@ -80,3 +80,12 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots for the docs go: docs/screenshots with UPDATE_SCREENSHOTS set, else
+    test-results."""
+    root = Path(__file__).resolve().parents[2]
+    folder = root / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-results")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
