@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from chat.models import Conversation, Deployment, Message, StoredResponse
 from chat.selectors import conversation_tree, mark_branches, tree_of
@@ -14,7 +15,7 @@ from chat.selectors import conversation_tree, mark_branches, tree_of
 class BranchBusy(Exception):
     """A reply is being written: the branch shown stays until it ends."""
 
-    message = "A reply is still being written. Wait for it to finish, then switch."
+    message = gettext_lazy("A reply is still being written. Wait for it to finish, then switch.")
 
 
 def branch_continue_after(conversation: Conversation, message_id: int | None) -> None:
