@@ -157,7 +157,8 @@ def test_the_main_pages_are_wholly_chinese(chinese_client: Client, sim_deploymen
     pages["signed out"] = chinese_client.get(reverse("signed_out"))
     assert pages["conversation"].status_code == 200
     assert "重试" in pages["conversation"].content.decode(), "the failed reply offers Retry"
-    assert pages["403"].status_code == 403 and pages["404"].status_code == 404
+    assert pages["403"].status_code == 403
+    assert pages["404"].status_code == 404
     for name, response in pages.items():
         html = response.content.decode()
         assert '<html lang="zh-Hans">' in html, name

@@ -15,7 +15,8 @@ def test_choosing_chinese_is_kept_on_the_account_and_switches_the_pages(client: 
     client.force_login(person)
     assert '<html lang="en">' in client.get(reverse("home")).content.decode()
     response = client.post(reverse("language_choose"), {"language": "zh-hans", "next": "/"})
-    assert response.status_code == 302 and response["Location"] == "/"
+    assert response.status_code == 302
+    assert response["Location"] == "/"
     person.refresh_from_db()
     assert person.language == "zh-hans"
     elsewhere = Client(headers={"accept-language": "en"})
