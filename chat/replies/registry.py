@@ -4,8 +4,6 @@ start, find, stop and (at shutdown) settle them, here or in another process."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from django.conf import settings
 from django.utils import translation
@@ -37,18 +35,18 @@ def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> Activ
     reply = ActiveReply(turn, early)
     _active[turn.conversation.pk] = reply
     reply.task = asyncio.get_running_loop().create_task(
-        _in_language(translation.get_language(), reply.run()),
+        _in_language(translation.get_language(), reply),
         name=f"reply-{turn.assistant_message.pk}",
     )
     reply.task.add_done_callback(lambda _: _forget(reply))
     return reply
 
 
-async def _in_language(language: str, work: Coroutine[Any, Any, None]) -> None:
+async def _in_language(language: str, reply: ActiveReply) -> None:
     """The reply renders its frames and explains its failures in the language of whoever
     started it: the socket's or the request's, always the conversation owner's."""
     with translation.override(language):
-        await work
+        await reply.run()
 
 
 def _forget(reply: ActiveReply) -> None:
