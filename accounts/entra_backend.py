@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.entra_config import discovery
@@ -28,7 +29,7 @@ from accounts.sockets import sockets_close_for_user
 
 logger = logging.getLogger(__name__)
 
-NO_ACCESS = (
+NO_ACCESS = gettext_lazy(
     "Your account does not have access to Chat. Ask your administrator to give you the "
     "Chat user role in Microsoft Entra ID."
 )
@@ -97,7 +98,9 @@ class EntraBackend(EntraSettings, OIDCAuthenticationBackend):  # type: ignore[mi
             if not user.is_active:
                 raise SignInRefused(
                     "inactive",
-                    "This account has been deactivated. Ask an administrator to restore it.",
+                    gettext(
+                        "This account has been deactivated. Ask an administrator to restore it."
+                    ),
                 )
             user.first_name, user.last_name = _names(payload)
             user.email = str(payload.get("email") or payload.get("preferred_username") or "")

@@ -15,17 +15,23 @@ import threading
 from typing import Any
 
 import jwt
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.entra_config import Discovery
 
 CLOCK_SKEW_SECONDS = 60
 ALGORITHMS = ["RS256"]
 
-TRY_AGAIN = "Signing in with Microsoft did not complete. Start again from the sign-in page."
+TRY_AGAIN = gettext_lazy(
+    "Signing in with Microsoft did not complete. Start again from the sign-in page."
+)
 
 
 class SignInRefused(Exception):
-    def __init__(self, reason: str, message: str = TRY_AGAIN, *, status: int = 403) -> None:
+    def __init__(
+        self, reason: str, message: str | Promise = TRY_AGAIN, *, status: int = 403
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.message = message
@@ -86,16 +92,20 @@ def validate_id_token(
     if str(claims.get("tid", "")).lower() != tenant_id.lower():
         raise SignInRefused(
             "wrong_tenant",
-            "This app accepts accounts of its own organisation only. Sign in with your work "
-            "account.",
+            gettext(
+                "This app accepts accounts of its own organisation only. Sign in with your work "
+                "account."
+            ),
         )
     if not claims.get("oid"):
         raise SignInRefused("no_object_id")
     if not allow_guests and _is_guest(claims):
         raise SignInRefused(
             "guest",
-            "Guest accounts cannot use this app. Sign in with an account of this organisation, "
-            "or ask your administrator.",
+            gettext(
+                "Guest accounts cannot use this app. Sign in with an account of this "
+                "organisation, or ask your administrator."
+            ),
         )
     return claims
 

@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from mozilla_django_oidc.views import (
     OIDCAuthenticationCallbackView,
@@ -34,7 +35,7 @@ from accounts.entra_tokens import TRY_AGAIN, SignInRefused
 
 logger = logging.getLogger(__name__)
 
-UNREACHABLE = (
+UNREACHABLE = gettext_lazy(
     "Microsoft sign-in cannot be reached right now. Try again in a few minutes; if it keeps "
     "happening, tell your administrator."
 )
@@ -93,8 +94,10 @@ class EntraCallbackView(EntraSettings, EntraFlow, OIDCAuthenticationCallbackView
                 request.session.modified = True
             raise SignInRefused(
                 "provider_error",
-                "Microsoft did not sign you in (the sign-in was cancelled or refused). "
-                "Start again from the sign-in page.",
+                gettext(
+                    "Microsoft did not sign you in (the sign-in was cancelled or refused). "
+                    "Start again from the sign-in page."
+                ),
             )
         if "code" not in request.GET or not state:
             raise SignInRefused("missing_state", status=400)

@@ -1,12 +1,15 @@
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 
 class SignInForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That username and password do not match an account. Check both and "
-        "try again; passwords are case-sensitive.",
-        "inactive": "This account has been deactivated. Ask an administrator to restore it.",
+        "invalid_login": _(
+            "That username and password do not match an account. Check both and "
+            "try again; passwords are case-sensitive."
+        ),
+        "inactive": _("This account has been deactivated. Ask an administrator to restore it."),
     }
 
     def __init__(self, *args: object, **kwargs: object) -> None:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.forms import SignInForm
 from chat.durations import minutes_text
@@ -97,10 +98,10 @@ def lockout_response(
     username = request.POST.get("username", "")
     remaining = lockout_remaining(username=username, address=client_address(request))
     form = SignInForm(request, initial={"username": username[:150]})
-    message = (
-        f"Too many failed sign-ins for this username or from this address. Sign-in is paused: "
-        f"try again in {_in_words(remaining)}, or ask an administrator to unlock it sooner."
-    )
+    message = gettext(
+        "Too many failed sign-ins for this username or from this address. Sign-in is paused: "
+        "try again in %(wait)s, or ask an administrator to unlock it sooner."
+    ) % {"wait": _in_words(remaining)}
     next_url = request.POST.get("next") or request.GET.get("next", "")
     context = {"form": form, "lockout_message": message, "next": next_url}
     response = render(request, "account/sign_in.html", context, status=429)

@@ -9,6 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import translation
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -43,16 +44,15 @@ def _page_to_return_to(request: HttpRequest) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-class AccountLanguageMiddleware:
+class AccountLanguageMiddleware(MiddlewareMixin):
     """A signed-in person's pages are in the language they chose, kept on their account, on
-    every device; until they choose, LocaleMiddleware's (Accept-Language, or the cookie)."""
+    every device; until they choose, LocaleMiddleware's (Accept-Language, or the cookie).
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    A MiddlewareMixin, as LocaleMiddleware is: it serves async views without wrapping them in
+    async_to_sync (a reply task they start must not inherit a request thread's executor)."""
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def process_request(self, request: HttpRequest) -> None:
         language = getattr(request.user, "language", "")
         if language:
             translation.activate(language)
             request.LANGUAGE_CODE = language
-        return self.get_response(request)

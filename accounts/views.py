@@ -10,13 +10,16 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.entra_views import entra_sign_out_url
 from accounts.forms import SignInForm
 from accounts.models import User
 
-LOCAL_SIGN_IN_OFF = "Sign-in with a password is turned off here. Use “Sign in with Microsoft”."
+LOCAL_SIGN_IN_OFF = gettext_lazy(
+    "Sign-in with a password is turned off here. Use “Sign in with Microsoft”."
+)
 
 
 @login_not_required

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.files.base import ContentFile
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from chat.attachments import AttachmentRefused, attachment_input_part, attachments_check
 from chat.models import Attachment, Deployment, Message
 
-UNAVAILABLE = (
+UNAVAILABLE = gettext_lazy(
     "A file attached to this message is no longer available (removed, or already sent). "
     "Remove it and attach it again."
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chat.attachments import AttachmentRefused, attachment_accept
@@ -21,7 +22,7 @@ def attachment_upload(request: AuthenticatedRequest) -> HttpResponse:
         return render(
             request,
             "chat/_attachment_chips.html",
-            {"error": "Choose a file to attach."},
+            {"error": gettext("Choose a file to attach.")},
             status=400,
         )
     accepted, errors = [], []

@@ -19,7 +19,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.utils.functional import Promise
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _, gettext_lazy, ngettext
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.models import User
@@ -29,13 +31,14 @@ from chat.models import Attachment, Deployment
 # Pillow's format name -> the content type we store and send.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 PDF_TYPE = "application/pdf"
-ACCEPTED = "PNG, JPEG, WebP or GIF images, and PDF files"
+ACCEPTED = gettext_lazy("PNG, JPEG, WebP or GIF images, and PDF files")
 
 
 class AttachmentRefused(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Promise) -> None:
+        # Said in the language active where it is raised: the person's.
+        super().__init__(str(message))
+        self.message = str(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +54,11 @@ def _read(upload: UploadedFile[bytes], limit: int) -> bytes:
     data: bytes = upload.read(limit + 1)
     if len(data) > limit:
         raise AttachmentRefused(
-            f"{_shown_name(upload)} is larger than {filesizeformat(limit)}, the most the model "
-            "accepts. Send a smaller file."
+            _("%(name)s is larger than %(limit)s, the most the model accepts. Send a smaller file.")
+            % {"name": _shown_name(upload), "limit": filesizeformat(limit)}
         )
     if not data:
-        raise AttachmentRefused(f"{_shown_name(upload)} is empty.")
+        raise AttachmentRefused(_("%(name)s is empty.") % {"name": _shown_name(upload)})
     return data
 
 
@@ -68,14 +71,22 @@ def _clean_image(data: bytes, name: str) -> _Clean:
         with Image.open(BytesIO(data)) as image:
             kind = image.format or ""
             if kind not in IMAGE_TYPES:
-                raise AttachmentRefused(f"{name} is not a file the model can read ({ACCEPTED}).")
+                raise AttachmentRefused(
+                    _("%(name)s is not a file the model can read (%(accepted)s).")
+                    % {"name": name, "accepted": ACCEPTED}
+                )
             if image.width * image.height > settings.CHAT_IMAGE_MAX_PIXELS:
                 raise AttachmentRefused(
-                    f"{name} is {image.width}x{image.height} pixels, more than the model takes. "
-                    "Send a smaller picture."
+                    _(
+                        "%(name)s is %(width)dx%(height)d pixels, more than the model takes. "
+                        "Send a smaller picture."
+                    )
+                    % {"name": name, "width": image.width, "height": image.height}
                 )
             if getattr(image, "is_animated", False):
-                raise AttachmentRefused(f"{name} is animated; the model reads still images only.")
+                raise AttachmentRefused(
+                    _("%(name)s is animated; the model reads still images only.") % {"name": name}
+                )
             image.load()
             upright = ImageOps.exif_transpose(image)
             if kind == "JPEG" and upright.mode not in ("RGB", "L"):
@@ -86,7 +97,8 @@ def _clean_image(data: bytes, name: str) -> _Clean:
             return _Clean("image", IMAGE_TYPES[kind], out.getvalue(), upright.width, upright.height)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as error:
         raise AttachmentRefused(
-            f"{name} could not be read as an image; it may be damaged. ({ACCEPTED} only.)"
+            _("%(name)s could not be read as an image; it may be damaged. (%(accepted)s only.)")
+            % {"name": name, "accepted": ACCEPTED}
         ) from error
 
 
@@ -122,18 +134,29 @@ def attachments_check(attachments: list[Attachment], *, deployment: Deployment |
     refused before anything is sent."""
     if attachments and deployment is not None and not reads_attachments(deployment.model):
         raise AttachmentRefused(
-            f"{deployment.name} ({deployment.model}) does not read images or PDFs. Remove the "
-            "files, or choose a model that reads them."
+            _(
+                "%(deployment)s (%(model)s) does not read images or PDFs. Remove the files, or "
+                "choose a model that reads them."
+            )
+            % {"deployment": deployment.name, "model": deployment.model}
         )
     if len(attachments) > settings.CHAT_ATTACHMENTS_PER_MESSAGE:
         raise AttachmentRefused(
-            f"A message can carry at most {settings.CHAT_ATTACHMENTS_PER_MESSAGE} files."
+            ngettext(
+                "A message can carry at most %(count)d file.",
+                "A message can carry at most %(count)d files.",
+                settings.CHAT_ATTACHMENTS_PER_MESSAGE,
+            )
+            % {"count": settings.CHAT_ATTACHMENTS_PER_MESSAGE}
         )
     total = sum(attachment.size for attachment in attachments)
     if total > settings.CHAT_ATTACHMENTS_MAX_TOTAL_BYTES:
         raise AttachmentRefused(
-            f"These files come to {filesizeformat(total)}; a message can carry at most "
-            f"{filesizeformat(settings.CHAT_ATTACHMENTS_MAX_TOTAL_BYTES)}."
+            _("These files come to %(total)s; a message can carry at most %(limit)s.")
+            % {
+                "total": filesizeformat(total),
+                "limit": filesizeformat(settings.CHAT_ATTACHMENTS_MAX_TOTAL_BYTES),
+            }
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from chat.attachment_turns import attachments_by_message, user_content
 from chat.models import Attachment, Conversation, Deployment, Message, StoredResponse
@@ -18,7 +19,7 @@ from chat.selectors import conversation_tree, mark_branches, tree_of
 class BranchBusy(Exception):
     """A reply is being written: the branch shown stays until it ends."""
 
-    message = "A reply is still being written. Wait for it to finish, then switch."
+    message = gettext_lazy("A reply is still being written. Wait for it to finish, then switch.")
 
 
 def branch_continue_after(conversation: Conversation, message_id: int | None) -> None:

@@ -14,7 +14,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import QueryDict
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
+from accounts.languages import language_of
 from accounts.sockets import session_group, session_is_current, user_group
 from chat import fragments, replies, services, socket_slots, tab_views
 from chat.forms import MessageForm
@@ -31,12 +35,12 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 CLOSE_TRY_AGAIN = 1013
 
 SESSION_ENDED_NOTICES = {
-    "signed_out": "You signed out in another tab. Reload the page to sign in again.",
-    "password_changed": "Your password was changed. Reload the page to continue.",
-    "deactivated": "Your account was deactivated. Ask an administrator for access.",
+    "signed_out": _("You signed out in another tab. Reload the page to sign in again."),
+    "password_changed": _("Your password was changed. Reload the page to continue."),
+    "deactivated": _("Your account was deactivated. Ask an administrator for access."),
 }
-SESSION_EXPIRED_NOTICE = "Your session has ended. Reload the page to sign in again."
-DATABASE_DOWN_NOTICE = (
+SESSION_EXPIRED_NOTICE = _("Your session has ended. Reload the page to sign in again.")
+DATABASE_DOWN_NOTICE = _(
     "The chat cannot reach its database right now, so your message was not sent. It is still "
     "in the box: try again in a moment."
 )
@@ -58,6 +62,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # Everything this socket renders, in this task and the threads and tasks it starts,
+        # is in its owner's language, not the server's.
+        translation.activate(language_of(user, self.scope.get("headers", ())))
         self.session_key = self.scope["session"].session_key
         if not await socket_slots.slot_acquire(user_id=user.pk, channel=self.channel_name):
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
@@ -193,7 +200,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             elif action == "regenerate":
                 await self._regenerate(payload)
             else:
-                await self.send_fragment(fragments.notice("Unknown action; reload the page."))
+                await self.send_fragment(fragments.notice(_("Unknown action; reload the page.")))
         except DatabaseError:
             logger.warning("conversation %s: database unreachable for a turn", self.conversation.pk)
             await self.send_fragment(fragments.notice(DATABASE_DOWN_NOTICE))
@@ -237,7 +244,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         form = MessageForm(payload)
         message_id = frame_message_id(payload)
         if message_id is None:
-            await self.send_fragment(fragments.notice("That message cannot be edited."))
+            await self.send_fragment(fragments.notice(_("That message cannot be edited.")))
             return
         if not form.is_valid():
             await self.send_fragment(fragments.form_errors(form.errors))
@@ -254,7 +261,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _regenerate(self, payload: QueryDict) -> None:
         message_id = frame_message_id(payload)
         if message_id is None:
-            await self.send_fragment(fragments.notice("That reply cannot be regenerated."))
+            await self.send_fragment(fragments.notice(_("That reply cannot be regenerated.")))
             return
         turn = await self._turn(services.turn_regenerate, message_id=message_id)
         if turn is not None:
@@ -275,7 +282,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _retry(self, payload: QueryDict) -> None:
         message_id = frame_message_id(payload)
         if message_id is None:
-            await self.send_fragment(fragments.notice("That reply cannot be retried."))
+            await self.send_fragment(fragments.notice(_("That reply cannot be retried.")))
             return
         turn = await self._turn(services.turn_retry, message_id=message_id)
         if turn is not None:
@@ -356,7 +363,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             message_id = None
         await replies.reply_stop(conversation_id=self.conversation.pk, message_id=message_id)
 
-    async def _end(self, notice: str) -> None:
+    async def _end(self, notice: str | Promise) -> None:
         """The session is over: say so, and close without the page reconnecting."""
         await self.send_fragment(fragments.notice(notice))
         await self._release()

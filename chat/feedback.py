@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chat.charts import Chart, stacked_chart
@@ -30,7 +31,7 @@ def feedback_give(
 ) -> Feedback:
     """Record ``user``'s rating of the reply; giving it again changes the earlier one."""
     if message.role != Message.Role.ASSISTANT or message.in_flight:
-        raise FeedbackRefused("Only a finished reply can be rated.")
+        raise FeedbackRefused(gettext("Only a finished reply can be rated."))
     now = timezone.now()
     feedback, _ = Feedback.objects.update_or_create(
         message=message,

@@ -5,6 +5,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy as _
 
 from accounts.models import User
 from chat.models import Conversation, Deployment
@@ -21,8 +23,10 @@ def validate_storable_text(value: str) -> None:
     cannot store either.)"""
     if _LONE_SURROGATE.search(value):
         raise ValidationError(
-            "The text contains a broken character (half of an emoji or symbol, often left by a "
-            "copy and paste); remove it, or type that character again.",
+            gettext(
+                "The text contains a broken character (half of an emoji or symbol, often left "
+                "by a copy and paste); remove it, or type that character again."
+            ),
             code="lone_surrogate",
         )
 
@@ -64,26 +68,26 @@ class MessageForm(forms.Form):
     Text, files (``attachments``), or both."""
 
     text = forms.CharField(
-        label="Message",
+        label=_("Message"),
         required=False,
         strip=False,
         validators=[validate_storable_text],
         widget=forms.Textarea(
-            attrs={"rows": 1, "placeholder": "Message the model…", "autocomplete": "off"}
+            attrs={"rows": 1, "placeholder": _("Message the model…"), "autocomplete": "off"}
         ),
     )
     attachments = AttachmentIdsField(required=False)
     client_id = forms.UUIDField(
         required=False,
         widget=forms.HiddenInput,
-        error_messages={"invalid": "The page sent a malformed message id; reload the page."},
+        error_messages={"invalid": _("The page sent a malformed message id; reload the page.")},
     )
     # The composer's model picker: the next turn goes to this deployment (empty: as before).
     deployment = forms.ModelChoiceField(
-        label="Model",
+        label=_("Model"),
         queryset=Deployment.objects.none(),
         required=False,
-        error_messages={"invalid_choice": "That model is no longer available; pick another."},
+        error_messages={"invalid_choice": _("That model is no longer available; pick another.")},
     )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
@@ -96,8 +100,15 @@ class MessageForm(forms.Form):
         self.fields["text"].validators.append(
             MaxLengthValidator(
                 limit,
-                message=f"That message is too long: at most {limit:,} characters "
-                "(it has %(show_value)s). Shorten it or split it into parts.",
+                # The validator fills in show_value itself, when it refuses.
+                message=gettext(
+                    "That message is too long: at most %(limit)s characters "
+                    "(it has %(show_value)s). Shorten it or split it into parts."
+                )
+                % {
+                    "limit": number_format(limit, force_grouping=True),
+                    "show_value": "%(show_value)s",
+                },
             )
         )
 
@@ -106,7 +117,7 @@ class MessageForm(forms.Form):
         if "text" in cleaned and not cleaned["text"].strip():
             cleaned["text"] = ""
             if not cleaned.get("attachments"):
-                self.add_error("text", "Type a message before sending.")
+                self.add_error("text", gettext("Type a message before sending."))
         return cleaned
 
 
@@ -124,21 +135,21 @@ class DeploymentSelect(forms.Select):
 
 class NewConversationForm(MessageForm):
     deployment = forms.ModelChoiceField(
-        label="Model",
+        label=_("Model"),
         queryset=Deployment.objects.none(),
         empty_label=None,
         widget=DeploymentSelect(attrs={"aria-describedby": "store-note"}),
-        error_messages={"invalid_choice": "That model is no longer available; pick another."},
+        error_messages={"invalid_choice": _("That model is no longer available; pick another.")},
     )
     instructions = forms.CharField(
-        label="Instructions",
+        label=_("Instructions"),
         required=False,
         strip=True,
         validators=[validate_storable_text],
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
-                "placeholder": "Optional: how the model should answer (system prompt)",
+                "placeholder": _("Optional: how the model should answer (system prompt)"),
             }
         ),
     )
@@ -176,7 +187,7 @@ class InstructionsForm(forms.ModelForm[Conversation]):
         fields = ("instructions",)
         widgets = {
             "instructions": forms.Textarea(
-                attrs={"rows": 4, "placeholder": "How the model should answer (system prompt)"}
+                attrs={"rows": 4, "placeholder": _("How the model should answer (system prompt)")}
             )
         }
 
@@ -193,7 +204,7 @@ class RenameForm(forms.ModelForm[Conversation]):
     class Meta:
         model = Conversation
         fields = ("title",)
-        labels = {"title": "Title"}
+        labels = {"title": _("Title")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -202,7 +213,7 @@ class RenameForm(forms.ModelForm[Conversation]):
     def clean_title(self) -> str:
         title: str = self.cleaned_data["title"].strip()
         if not title:
-            raise forms.ValidationError("A title cannot be empty.")
+            raise forms.ValidationError(gettext("A title cannot be empty."))
         return title
 
 
@@ -212,7 +223,7 @@ class ModelPickForm(forms.Form):
 
     deployment = forms.ModelChoiceField(
         queryset=Deployment.objects.none(),
-        error_messages={"invalid_choice": "That model is no longer available; pick another."},
+        error_messages={"invalid_choice": _("That model is no longer available; pick another.")},
     )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils.functional import Promise
 
 from chat.models import Conversation, Message
 
@@ -82,7 +83,7 @@ def reply_controls(conversation: Conversation, *, in_flight_message: Message | N
     )
 
 
-def notice(text: str, *, level: str = "error") -> str:
+def notice(text: str | Promise, *, level: str = "error") -> str:
     return _render("notice", {"text": text, "level": level, "oob": True})
 
 

@@ -12,15 +12,18 @@ from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.http import QueryDict
+from django.utils.formats import number_format
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
 MAX_FRAME_BYTES = 256 * 1024
-UNREADABLE = "The page sent something the server could not read. Reload it."
+UNREADABLE = gettext_lazy("The page sent something the server could not read. Reload it.")
 
 
 class FrameRefused(Exception):
     """A frame the consumer will not act on; ``message`` tells the person why."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str | Promise) -> None:
         super().__init__(message)
         self.message = message
 
@@ -31,8 +34,11 @@ def parse_frame(text_data: str | None) -> QueryDict:
     if len(text_data) > MAX_FRAME_BYTES:
         limit = settings.CHAT_MAX_MESSAGE_CHARS
         raise FrameRefused(
-            f"That message is too long: at most {limit:,} characters. "
-            "Shorten it or split it into parts."
+            gettext(
+                "That message is too long: at most %(limit)s characters. "
+                "Shorten it or split it into parts."
+            )
+            % {"limit": number_format(limit, force_grouping=True)}
         )
     try:
         raw = json.loads(text_data)

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import exports, presets, sidebar
@@ -100,7 +101,10 @@ def conversation_archive(request: AuthenticatedRequest, conversation_id: int) ->
     sidebar.conversation_archive(conversation=conversation, archived=archived)
     if request.htmx:
         return _sidebar_list(request)
-    flash.success(request, "Conversation archived." if archived else "Conversation restored.")
+    flash.success(
+        request,
+        gettext("Conversation archived.") if archived else gettext("Conversation restored."),
+    )
     return redirect("conversation_detail", conversation_id=conversation.pk)
 
 
@@ -128,7 +132,7 @@ def message_feedback(
         status = 400
     if not request.htmx:
         if status == 200:
-            flash.success(request, "Thank you for the feedback.")
+            flash.success(request, gettext("Thank you for the feedback."))
         else:
             flash.error(
                 request, " ".join(str(e) for errors in form.errors.values() for e in errors)
@@ -150,7 +154,10 @@ def preset_save(request: AuthenticatedRequest, conversation_id: int) -> HttpResp
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
         )
-        flash.success(request, f"Saved “{form.cleaned_data['name']}” as your preset.")
+        flash.success(
+            request,
+            gettext("Saved “%(name)s” as your preset.") % {"name": form.cleaned_data["name"]},
+        )
     else:
         flash.error(request, _errors_text(form))
     return redirect("conversation_detail", conversation_id=conversation.pk)
@@ -162,5 +169,5 @@ def preset_delete(request: AuthenticatedRequest, preset_id: int) -> HttpResponse
     presets.preset_delete(preset=preset)
     if request.htmx:
         return HttpResponse("")
-    flash.success(request, "Preset deleted.")
+    flash.success(request, gettext("Preset deleted."))
     return redirect("home")

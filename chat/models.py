@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
 from chat.durations import hours_or_days_text
@@ -192,8 +193,10 @@ class Deployment(models.Model):
     @property
     def retention_label(self) -> str:
         if not self.is_stateful:
-            return "Nothing kept on Azure"
-        return f"Azure keeps a copy for {hours_or_days_text(self.remote_retention_hours)}"
+            return gettext("Nothing kept on Azure")
+        return gettext("Azure keeps a copy for %(span)s") % {
+            "span": hours_or_days_text(self.remote_retention_hours)
+        }
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -265,7 +268,7 @@ class Conversation(models.Model):
 
     @property
     def display_title(self) -> str:
-        return self.title or "New chat"
+        return self.title or gettext("New chat")
 
     def head_on_resource_of(self, deployment: Deployment) -> bool:
         """Whether the head lives on ``deployment``'s resource (another deployment of it, as

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, When, prefetch_related_objects
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.sockets import session_is_current
@@ -101,8 +102,11 @@ def _refuse_not_allowed(
         return
     if not deployment.usable_by(user):
         raise TurnRefused(
-            f"You no longer have access to {deployment.name}. Your conversation is kept: "
-            "pick another model under the message box to continue.",
+            gettext(
+                "You no longer have access to %(model)s. Your conversation is kept: "
+                "pick another model under the message box to continue."
+            )
+            % {"model": deployment.name},
             code="deployment_not_allowed",
         )
 
@@ -186,7 +190,9 @@ def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
             return False
     message.status = Message.Status.FAILED
     message.error_code = "interrupted"
-    message.error = "The server restarted while this reply was being written. Retry to ask again."
+    message.error = gettext(
+        "The server restarted while this reply was being written. Retry to ask again."
+    )
     message.completed_at = now
     message.save(update_fields=["status", "error_code", "error", "completed_at"])
     return True
@@ -219,7 +225,8 @@ def _refuse_over_rate_limit(*, user: User) -> None:
     wait = rate_limit_hit(user=user)
     if wait is not None:
         raise TurnRefused(
-            f"You are sending messages faster than allowed. Try again in {seconds_text(wait)}.",
+            gettext("You are sending messages faster than allowed. Try again in %(wait)s.")
+            % {"wait": seconds_text(wait)},
             code="rate_limited",
         )
 
@@ -297,7 +304,7 @@ def turn_start(
         if edit_of is not None:
             fork = branch_fork_of(conversation, edit_of)
             if fork is None:
-                raise TurnRefused("That message cannot be edited.", code="not_editable")
+                raise TurnRefused(gettext("That message cannot be edited."), code="not_editable")
             parent_id, branch_root = fork
             fields += ["head_response_id", "head_deployment", "head_created_at"]
         user_message = Message.objects.create(
@@ -342,8 +349,10 @@ def _refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
     in_flight = [m for m in messages if m.in_flight and not _abandon_if_orphaned(m, now=now)]
     if in_flight:
         raise TurnRefused(
-            "A reply is still being written in this conversation. Wait for it to finish "
-            "or press Stop, then send again.",
+            gettext(
+                "A reply is still being written in this conversation. Wait for it to finish "
+                "or press Stop, then send again."
+            ),
             code="reply_in_flight",
         )
 
@@ -381,11 +390,13 @@ def turn_retry(
             .first()
         )
         if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
-            raise TurnRefused("Only the latest reply can be retried.", code="not_latest")
+            raise TurnRefused(gettext("Only the latest reply can be retried."), code="not_latest")
         if last.in_flight and not _abandon_if_orphaned(last, now=now):
-            raise TurnRefused("This reply is still being written.", code="reply_in_flight")
+            raise TurnRefused(gettext("This reply is still being written."), code="reply_in_flight")
         if last.reply_to is None:
-            raise TurnRefused("This reply has no question to ask again.", code="no_question")
+            raise TurnRefused(
+                gettext("This reply has no question to ask again."), code="no_question"
+            )
         deployment = deployment_for(conversation, user=user)
         _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)
@@ -427,7 +438,7 @@ def turn_regenerate(
             .first()
         )
         if old is None or old.reply_to is None:
-            raise TurnRefused("That reply cannot be regenerated.", code="not_regenerable")
+            raise TurnRefused(gettext("That reply cannot be regenerated."), code="not_regenerable")
         in_flight = Message.objects.filter(
             conversation=conversation,
             role=Message.Role.ASSISTANT,

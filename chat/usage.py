@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chat.charts import Chart, stacked_chart
@@ -135,7 +137,7 @@ def quota_refusal(*, user: User, deployment: Deployment) -> str | None:
     quota = deployment.daily_token_quota
     if quota is None or tokens_today(user=user, deployment=deployment) < quota:
         return None
-    return (
-        f"You have used your {quota:,} tokens for today on {deployment.name}; "
+    return gettext(
+        "You have used your %(quota)s tokens for today on %(model)s; "
         "the quota resets at midnight UTC."
-    )
+    ) % {"quota": number_format(quota, force_grouping=True), "model": deployment.name}

@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -185,7 +187,7 @@ def _conversation_page(
     *,
     draft: str = "",
     draft_attachments: list[int] | None = None,
-    error: str = "",
+    error: str | Promise = "",
     status: int = 200,
 ) -> HttpResponse:
     """The conversation; after a refused send, the composer as it was (text and files)."""
@@ -232,7 +234,7 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     conversation = _owned_conversation(request, conversation_id)
     before = request.GET.get("before", "")
     if not before.isdigit():
-        return HttpResponse("Say which message to show the ones before.", status=400)
+        return HttpResponse(gettext("Say which message to show the ones before."), status=400)
     chat_messages, has_earlier = selectors.branch_page(conversation, before=int(before))
     feedback_attach(chat_messages, user_id=request.user.pk)
     return render(
@@ -452,7 +454,7 @@ def conversation_instructions(request: AuthenticatedRequest, conversation_id: in
         conversation=conversation, instructions=form.cleaned_data["instructions"]
     )
     if not request.htmx:
-        flash.success(request, "Instructions saved: they apply from your next message.")
+        flash.success(request, gettext("Instructions saved: they apply from your next message."))
         return redirect("conversation_detail", conversation_id=conversation.pk)
     context = {
         "conversation": conversation,
@@ -470,5 +472,5 @@ def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> 
         return HttpResponse("")
     if request.htmx:
         return HttpResponseClientRedirect(reverse("home"))
-    flash.success(request, "Conversation deleted.")
+    flash.success(request, gettext("Conversation deleted."))
     return redirect("home")

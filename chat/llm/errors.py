@@ -14,6 +14,7 @@ from typing import Any
 import httpx2
 import openai
 from azure.core.exceptions import ClientAuthenticationError
+from django.utils.translation import gettext, gettext_lazy
 
 from chat import egress
 from chat.durations import seconds_text
@@ -27,44 +28,60 @@ _RETRY_HINT = re.compile(r"(?:retry after|try again in)\s+(\d+(?:\.\d+)?)\s*seco
 
 def rate_limited_message(retry_after: float | None) -> str:
     if retry_after is None:
-        return "The model is busy right now (rate limited). Try again in a moment."
+        return gettext("The model is busy right now (rate limited). Try again in a moment.")
     wait = seconds_text(max(1, math.ceil(retry_after)))
-    return f"The model is busy right now (rate limited). Try again in {wait}."
+    return gettext("The model is busy right now (rate limited). Try again in %(wait)s.") % {
+        "wait": wait
+    }
 
 
 def filter_phrase(categories: tuple[str, ...]) -> str:
     if not categories:
-        return "Azure's content filter"
-    return f"Azure's content filter ({', '.join(categories)})"
+        return gettext("Azure's content filter")
+    names = gettext(", ").join(str(_CATEGORY_NAMES.get(c, c)) for c in categories)
+    return gettext("Azure's content filter (%(categories)s)") % {"categories": names}
 
 
-_MESSAGES: dict[ErrorKind, str] = {
-    ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND: (
+# Azure's content-filter categories, as the person reads them.
+_CATEGORY_NAMES = {
+    "hate": gettext_lazy("hate"),
+    "sexual": gettext_lazy("sexual content"),
+    "violence": gettext_lazy("violence"),
+    "self_harm": gettext_lazy("self-harm"),
+    "jailbreak": gettext_lazy("jailbreak attempt"),
+    "protected_material_text": gettext_lazy("protected text"),
+    "protected_material_code": gettext_lazy("protected code"),
+    "profanity": gettext_lazy("profanity"),
+}
+
+
+_MESSAGES = {
+    ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND: gettext_lazy(
         "Azure no longer holds the earlier part of this conversation; it will be sent again "
         "from this app's copy."
     ),
-    ErrorKind.AUTH_FAILED: (
+    ErrorKind.AUTH_FAILED: gettext_lazy(
         "The deployment rejected the app's credentials. Please contact an administrator."
     ),
-    ErrorKind.BAD_REQUEST: (
+    ErrorKind.BAD_REQUEST: gettext_lazy(
         "The model service could not accept this request. Please try again; if it keeps "
         "happening, contact an administrator."
     ),
-    ErrorKind.CONTEXT_TOO_LONG: (
+    ErrorKind.CONTEXT_TOO_LONG: gettext_lazy(
         "This conversation has grown too long for the model. Start a new conversation or "
         "send a shorter message."
     ),
-    ErrorKind.UNAVAILABLE: (
+    ErrorKind.UNAVAILABLE: gettext_lazy(
         "The model service is unavailable right now. Please try again in a moment."
     ),
-    ErrorKind.TIMEOUT: "The model took too long to answer. Please try again.",
-    ErrorKind.STREAM_DROPPED: (
+    ErrorKind.TIMEOUT: gettext_lazy("The model took too long to answer. Please try again."),
+    ErrorKind.STREAM_DROPPED: gettext_lazy(
         "The connection to the model was lost before the reply was finished. Please try again."
     ),
-    ErrorKind.QUOTA_EXCEEDED: (
+    ErrorKind.QUOTA_EXCEEDED: gettext_lazy(
         "This deployment has used up its quota. Please contact an administrator."
     ),
-    ErrorKind.ENDPOINT_REFUSED: (
+    ErrorKind.ENDPOINT_REFUSED: gettext_lazy(
         "The app may not connect to this deployment's endpoint. Please contact an administrator."
     ),
 }
@@ -189,18 +206,19 @@ def classify_error(
     if kind is ErrorKind.CONTENT_FILTERED:
         categories = filtered_categories(error)
         if in_stream:
-            message = f"The reply was stopped by {filter_phrase(categories)}."
+            message = gettext("The reply was stopped by %(filter)s.") % {
+                "filter": filter_phrase(categories)
+            }
         else:
-            message = (
-                f"Your message was blocked by {filter_phrase(categories)}. "
-                "Please rephrase it and send it again."
-            )
+            message = gettext(
+                "Your message was blocked by %(filter)s. Please rephrase it and send it again."
+            ) % {"filter": filter_phrase(categories)}
         return LLMError(kind, message, categories=categories, **common)
-    return LLMError(kind, _MESSAGES[kind], **common)
+    return LLMError(kind, str(_MESSAGES[kind]), **common)
 
 
 def error_of(kind: ErrorKind, detail: str, request_id: str = "") -> LLMError:
-    return LLMError(kind, _MESSAGES[kind], detail=detail, request_id=request_id)
+    return LLMError(kind, str(_MESSAGES[kind]), detail=detail, request_id=request_id)
 
 
 def classify_exception(exc: Exception) -> tuple[LLMError, bool]:

@@ -19,6 +19,7 @@ import httpx2
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 from django.conf import settings
+from django.utils.translation import gettext
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from chat.llm.clients import sdk_client
@@ -103,7 +104,8 @@ def _terminal(
             categories = filtered_categories(response)
             error = LLMError(
                 ErrorKind.CONTENT_FILTERED,
-                f"The reply was stopped by {filter_phrase(categories)}.",
+                gettext("The reply was stopped by %(filter)s.")
+                % {"filter": filter_phrase(categories)},
                 detail="incomplete: content_filter",
                 categories=categories,
                 request_id=request_id,

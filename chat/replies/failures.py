@@ -1,12 +1,16 @@
 """The human explanations of replies that did not end well, as the runner and saver give them."""
 
+from django.utils.translation import gettext
+
 from chat import llm
 
 
 def no_deployment_error() -> llm.LLMError:
     return llm.LLMError(
         kind=llm.ErrorKind.UNAVAILABLE,
-        message="No model is available for this conversation. Please contact an administrator.",
+        message=gettext(
+            "No model is available for this conversation. Please contact an administrator."
+        ),
         detail="no enabled deployment",
     )
 
@@ -14,7 +18,9 @@ def no_deployment_error() -> llm.LLMError:
 def shutdown_error() -> llm.LLMError:
     return llm.LLMError(
         kind=llm.ErrorKind.STREAM_DROPPED,
-        message="The server stopped while this reply was being written. Retry to ask again.",
+        message=gettext(
+            "The server stopped while this reply was being written. Retry to ask again."
+        ),
         detail="reply task cancelled by shutdown",
     )
 
@@ -23,18 +29,18 @@ def incomplete_error(reason: str) -> llm.LLMError:
     if reason == "content_filter":
         return llm.LLMError(
             kind=llm.ErrorKind.CONTENT_FILTERED,
-            message="The reply was cut short by Azure's content filter.",
+            message=gettext("The reply was cut short by Azure's content filter."),
             detail="incomplete: content_filter",
         )
     if reason == "max_output_tokens":
         return llm.LLMError(
             kind=llm.ErrorKind.BAD_REQUEST,
-            message="The reply reached the longest answer this deployment allows.",
+            message=gettext("The reply reached the longest answer this deployment allows."),
             detail="incomplete: max_output_tokens",
         )
     return llm.LLMError(
         kind=llm.ErrorKind.STREAM_DROPPED,
-        message="The reply ended early. Retry to ask again.",
+        message=gettext("The reply ended early. Retry to ask again."),
         detail=f"incomplete: {reason}",
     )
 
@@ -42,6 +48,6 @@ def incomplete_error(reason: str) -> llm.LLMError:
 def unexpected_error() -> llm.LLMError:
     return llm.LLMError(
         kind=llm.ErrorKind.UNAVAILABLE,
-        message="Something went wrong while writing this reply. Retry to ask again.",
+        message=gettext("Something went wrong while writing this reply. Retry to ask again."),
         detail="unexpected error in reply task",
     )

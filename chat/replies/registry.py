@@ -9,6 +9,7 @@ import logging
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import translation
 
 from accounts.models import User
 from chat import services
@@ -44,7 +45,7 @@ def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> Activ
 def _run(reply: ActiveReply) -> ActiveReply:
     _active[reply.conversation_id] = reply
     reply.task = asyncio.get_running_loop().create_task(
-        reply.run(), name=f"reply-{reply.message_id}"
+        _in_language(translation.get_language(), reply), name=f"reply-{reply.message_id}"
     )
     reply.task.add_done_callback(lambda _: _forget(reply))
     return reply
@@ -69,6 +70,13 @@ async def replies_sweep() -> None:
                 reply_take_over(message)
         except DatabaseError:
             logger.warning("could not look for abandoned background replies; trying again")
+
+
+async def _in_language(language: str, reply: ActiveReply) -> None:
+    """The reply renders its frames and explains its failures in the language of whoever
+    started it: the socket's or the request's, always the conversation owner's."""
+    with translation.override(language):
+        await reply.run()
 
 
 def _forget(reply: ActiveReply) -> None:

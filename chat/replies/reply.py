@@ -17,6 +17,7 @@ import time
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils.translation import gettext_lazy as _
 
 from chat import fragments, services
 from chat.models import Message
@@ -40,7 +41,7 @@ from chat.saving import (
 logger = logging.getLogger(__name__)
 
 _SAVE_RETRY_MAX = 10.0
-SAVE_LOST_NOTICE = (
+SAVE_LOST_NOTICE = _(
     "This reply could not be saved: the database is unavailable. Copy what you need from it; "
     "it will be gone when you reload."
 )

@@ -2,6 +2,23 @@
 (function () {
   "use strict";
 
+  // The words this script shows, in the page's language (the page renders them as JSON).
+  const wordsEl = document.getElementById("ui-strings");
+  const words = wordsEl ? JSON.parse(wordsEl.textContent) : {};
+
+  // Code blocks' Copy buttons are part of the reply's stored HTML: label them in this page's language.
+  function labelCopyButtons(root) {
+    root.querySelectorAll("[data-copy-code]").forEach((button) => {
+      button.textContent = words.copy;
+      button.setAttribute("aria-label", words.copyCode);
+    });
+  }
+
+  // The language chooser saves as soon as a language is picked; without script, its button does.
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches("[data-language-choice]")) event.target.form.requestSubmit();
+  });
+
   function newClientId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     // Older browsers on plain-http intranets lack randomUUID; getRandomValues is enough.
@@ -40,7 +57,7 @@
         event.preventDefault();
         const form = target.form;
         if (replyInFlight()) {
-          showBusy("A reply is still being written: press Stop or wait, then send.");
+          showBusy(words.busy);
           return;
         }
         const sendButton = document.getElementById("send-button");
@@ -133,22 +150,22 @@
   document.body.addEventListener("htmx:wsOpen", () => setStatus(""));
   document.body.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail && event.detail.event ? event.detail.event.code : 0;
-    if (code === 4401) setStatus("Signed out: reload to sign in again");
-    else if (code === 4404) setStatus("This conversation is no longer available");
-    else if (code === 4429) setStatus("Too many chat tabs are open: close some, then reload this one");
-    else setStatus("Reconnecting…");
+    if (code === 4401) setStatus(words.signedOut);
+    else if (code === 4404) setStatus(words.gone);
+    else if (code === 4429) setStatus(words.tooManyTabs);
+    else setStatus(words.reconnecting);
   });
 
   // Copy buttons: one per message and one per code block.
   async function copyText(button, text) {
     try {
       await navigator.clipboard.writeText(text);
-      button.textContent = "Copied";
+      button.textContent = words.copied;
     } catch (error) {
-      button.textContent = "Copy failed";
+      button.textContent = words.copyFailed;
     }
     setTimeout(() => {
-      button.textContent = "Copy";
+      button.textContent = words.copy;
     }, 1500);
   }
   document.addEventListener("click", (event) => {
@@ -226,26 +243,33 @@
       const button = event.target.querySelector("#send-button");
       if (button) {
         button.disabled = true;
-        button.textContent = "Sending…";
+        button.textContent = words.sending;
       }
     }
   });
 
-  // Times are rendered in the server's zone; show them in the reader's own.
+  // Times are rendered in the server's zone; show them in the reader's own, in the page's language.
+  const pageLanguage = document.documentElement.lang || undefined;
   function localTimes(root) {
     root.querySelectorAll("time[datetime]:not([data-local])").forEach((el) => {
       const when = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(when.getTime())) return;
-      el.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-      el.title = when.toLocaleString();
+      el.textContent = when.toLocaleTimeString(pageLanguage, { hour: "2-digit", minute: "2-digit" });
+      el.title = when.toLocaleString(pageLanguage);
       el.dataset.local = "1";
     });
   }
   document.body.addEventListener("htmx:afterSettle", (event) => localTimes(event.target));
   document.body.addEventListener("htmx:wsAfterMessage", () => localTimes(document));
+  document.body.addEventListener("htmx:afterSettle", (event) => labelCopyButtons(event.target));
+  document.body.addEventListener("htmx:wsAfterMessage", () => labelCopyButtons(document));
 
   document.addEventListener("DOMContentLoaded", () => {
     localTimes(document);
+    labelCopyButtons(document);
+    document.querySelectorAll("[data-language-submit]").forEach((button) => {
+      button.hidden = true;
+    });
     ensureClientIds();
     document.querySelectorAll("[data-composer-input]").forEach(autosize);
     followStream();
