@@ -74,10 +74,10 @@ async def ready(request: Request) -> PlainTextResponse:
 
 @contextlib.asynccontextmanager
 async def lifespan(application: Starlette) -> AsyncIterator[None]:
+    # The SDK's default retries, as the app's gateway retries before the first token: a pooled
+    # connection the simulator closed while the floor sat idle is tried again, not a failed turn.
     client = openai.AsyncOpenAI(
-        base_url=os.environ["FLOOR_UPSTREAM"],
-        api_key=os.environ["SIMULATOR_API_KEY"],
-        max_retries=0,
+        base_url=os.environ["FLOOR_UPSTREAM"], api_key=os.environ["SIMULATOR_API_KEY"]
     )
     application.state.client = client
     yield

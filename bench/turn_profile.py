@@ -17,7 +17,12 @@ from typing import Any
 # (label, frames): a sample belongs to the part when one of these frames is on its stack.
 Frame = tuple[str, str]  # function, file; an empty function matches any function of the file
 PARTS: tuple[tuple[str, tuple[Frame, ...]], ...] = (
-    ("opening the socket (consumers.connect, catch-up)", (("connect", "chat/consumers.py"),)),
+    ("opening the socket (sign-in check, consumer.connect, catch-up)", (
+        ("get_user", "channels/auth.py"),
+        ("connect", "chat/consumers.py"),
+        ("owned_conversation", "chat/tab_views.py"),
+        ("catch_up", "chat/tab_views.py"),
+    )),
     ("saving the turn (services.turn_start)", (("turn_start", "chat/services.py"),)),
     ("the turn's fragments (tab_views.turn_fragment)", (("turn_fragment", "chat/tab_views.py"),)),
     ("the first database trip (runner._prepare)", (("_prepare", "chat/replies/runner.py"),)),
