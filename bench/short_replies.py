@@ -41,11 +41,9 @@ from bench.harness import (
     Profile,
     Service,
     common_arguments,
-    difference,
     freeze_heap,
     running_stack,
     stack_from,
-    table,
     usage,
     write_results,
 )
@@ -59,8 +57,8 @@ from bench.lanes import (
     message_text,
     received_times,
     sdk_client,
-    timings,
 )
+from bench.short_figures import Phase, capacity, phase_figures, print_parts, report
 
 PACE = Pace(ttft_ms=0, tps=144, burst=3)  # 48 deltas/s
 DELTAS = 69
@@ -72,7 +70,6 @@ PROFILE_RATE = 250
 CONTROL_LANES = 20
 WINDOW_SECONDS = 8.0
 MIN_TURNS = 32  # at one conversation the window stays open until this many turns were sent
-LAG_LIMIT_MS = 50.0
 USERS = 25  # sockets per user stay well under CHAT_MAX_SOCKETS_PER_USER
 TARGETS = ("app", "floor")
 REPLY_SECONDS = PACE.seconds(REPLY_TOKENS)
@@ -117,16 +114,6 @@ def sockets_needed(conversations: int) -> int:
     """Sockets one lane may open at this level: one per 4 turns while it runs, and one more."""
     window = max(WINDOW_SECONDS, MIN_TURNS * REPLY_SECONDS / conversations)
     return math.ceil((SOCKET_SECONDS + window + REPLY_SECONDS) / SOCKET_SECONDS) + 1
-
-
-@dataclass(slots=True)
-class Phase:
-    """One relay at one level: every turn with its place in its socket's chain, and the
-    window's readings."""
-
-    turns: list[tuple[int, Turn]]
-    window: tuple[float, float]
-    used: dict[str, Any]
 
 
 async def drive(
@@ -195,67 +182,7 @@ async def _drive(
             await enough.wait()
             after, closed = meter.read(), time.time()
         stop.set()
-    return Phase(turns, (opened, closed), usage(before, after))
-
-
-def _split(figures: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "relay_first_token_ms": figures["first_token_ms"],
-        "direct_first_token_ms": direct["first_token_ms"],
-        "added_first_token_ms": difference(figures["first_token_ms"], direct["first_token_ms"]),
-    }
-
-
-async def phase_figures(
-    target: Target, conversations: int, phase: Phase, simulator: Service
-) -> dict[str, Any]:
-    received = await received_times(simulator.url)
-    low, high = phase.window
-    counted = [(position, t) for position, t in phase.turns if low <= t.sent_at < high]
-    whole = timings([t for _, t in counted], PACE, received)
-    first = timings([t for position, t in counted if position == 0], PACE, received)
-    later = timings([t for position, t in counted if position > 0], PACE, received)
-    arrived = timings([t for _, t in phase.turns], PACE, received, phase.window)
-    relay, direct = whole[target.name].figures(), whole["direct"].figures()
-    seconds = high - low
-    role = target.role
-    cores = phase.used["cpu_cores"][role]
-    deltas = arrived[target.name].deltas
-    cpu_ms_per_delta = cores * seconds / deltas * 1000 if deltas else None
-    figures: dict[str, Any] = {
-        "relay": role,
-        "conversations": conversations,
-        "direct_conversations": min(conversations, CONTROL_LANES),
-        "window_s": round(seconds, 2),
-        "turns": relay["turns"],
-        "first_turns_counted": first[target.name].turns,
-        "later_turns_counted": later[target.name].turns,
-        "added_first_token_ms": difference(relay["first_token_ms"], direct["first_token_ms"]),
-        "added_first_token_first_turns_ms": difference(
-            first[target.name].figures()["first_token_ms"],
-            first["direct"].figures()["first_token_ms"],
-        ),
-        "added_first_token_later_turns_ms": difference(
-            later[target.name].figures()["first_token_ms"],
-            later["direct"].figures()["first_token_ms"],
-        ),
-        "added_delta_lag_ms": difference(relay["delta_lag_ms"], direct["delta_lag_ms"]),
-        "deltas_in_window": deltas,
-        "frames_in_window": arrived[target.name].frames,
-        "relayed_deltas_per_s": round(deltas / seconds),
-        "relay_cpu_cores": cores,
-        "cpu_ms_per_delta_all_in": round(cpu_ms_per_delta, 4) if cpu_ms_per_delta else None,
-        "deltas_per_s_per_core": round(deltas / seconds / cores) if cores else None,
-        "relay_figures": relay,
-        "direct_figures": direct,
-        "first_token_first_turns": _split(first[target.name].figures(), first["direct"].figures()),
-        "first_token_later_turns": _split(later[target.name].figures(), later["direct"].figures()),
-        "usage": phase.used,
-    }
-    if role == "app" and deltas:
-        with_postgres = (cores + phase.used["cpu_cores"]["postgres"]) * seconds / deltas
-        figures["cpu_ms_per_delta_with_postgres"] = round(with_postgres * 1000, 4)
-    return figures
+    return Phase(turns, (opened, closed), usage(before, after), min(conversations, CONTROL_LANES))
 
 
 async def reset(simulator: Service) -> None:
@@ -287,7 +214,8 @@ async def measure(
             label = f"short-{conversations}"
             profile = Profile(target.service, label, rate=PROFILE_RATE) if profiled else None
             phase = await drive(target, conversations, simulator, meter, rng, profile)
-            figures = await phase_figures(target, conversations, phase, simulator)
+            received = await received_times(simulator.url)
+            figures = phase_figures(target.name, target.role, conversations, phase, received, PACE)
             await reset(simulator)
             report(figures)
             if profile is None:
@@ -309,73 +237,6 @@ async def measure(
         "capacity": {name: capacity(steps) for name, steps in ladder.items()},
         "profiled": profiles,
     }
-
-
-def capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """The capacity point: the largest level held with every lower level held too; and the
-    largest level held at all (a noisy machine can fail one step and pass the next)."""
-    held, every_lower = [], True
-    for step in sorted(steps, key=lambda step: step["conversations"]):
-        lag = step["added_delta_lag_ms"].get("p99")
-        within = lag is not None and lag <= LAG_LIMIT_MS
-        if within and not step["relay_figures"].get("incomplete_turns"):
-            held.append((step["conversations"], every_lower))
-        else:
-            every_lower = False
-    return {
-        "conversations_held_within_50ms_added_lag_p99": max(
-            (n for n, lower in held if lower), default=0
-        ),
-        "largest_level_within_50ms_added_lag_p99": max((n for n, _ in held), default=0),
-        "levels_measured": [step["conversations"] for step in steps],
-    }
-
-
-def report(figures: dict[str, Any]) -> None:
-    first, lag = figures["added_first_token_ms"], figures["added_delta_lag_ms"]
-    rows = [
-        [
-            figures["relay"],
-            figures["conversations"],
-            figures["turns"],
-            f"{first.get('p50')}/{first.get('p99')}",
-            f"{figures['added_first_token_first_turns_ms'].get('p50')}"
-            f"/{figures['added_first_token_later_turns_ms'].get('p50')}",
-            lag.get("p99"),
-            figures["relay_cpu_cores"],
-            figures["cpu_ms_per_delta_all_in"],
-            figures["deltas_per_s_per_core"],
-            figures["usage"]["cpu_cores"]["simulator"],
-            figures["usage"]["cpu_cores"]["driver"],
-            figures["usage"]["other_processes_cpu_cores"],
-        ]
-    ]
-    header = [
-        "relay",
-        "conv",
-        "turns",
-        "+first token p50/p99",
-        "+p50 first/later turns",
-        "+lag p99",
-        "cores",
-        "ms/delta",
-        "deltas/s/core",
-        "sim",
-        "driver",
-        "others",
-    ]
-    print(table(rows, header), flush=True)
-    if figures["relay_figures"].get("incomplete_turns"):
-        print(f"incomplete: {figures['relay_figures']['incomplete_examples']}")
-
-
-def print_parts(per_turn: dict[str, Any]) -> None:
-    print(
-        f"per turn: GIL {per_turn['gil_ms_per_turn']} ms, app CPU "
-        f"{per_turn['app_cpu_ms_per_turn']} ms, {per_turn['by_thread_ms_per_turn']}"
-    )
-    for label, ms in per_turn["parts_ms_per_turn"].items():
-        print(f"  {ms:7.3f} ms  {label}")
 
 
 def main() -> None:
