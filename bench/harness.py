@@ -44,6 +44,8 @@ MANAGE = str(ROOT / "manage.py")
 PYTHON = sys.executable
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+# Runs that share a PostgreSQL server with other runs of the same benchmark name their own.
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "bench_")
 SIMULATOR_KEY = "sim-key"
 PASSWORD = "correct-horse-battery-staple-bench"  # noqa: S105 - the bench users' password
 STARTUP_TIMEOUT = 60.0
@@ -156,10 +158,11 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     simulator: Service | None = None
     app: Service | None = None
+    floor: Service | None = None  # bench/floor.py, the minimal relay, when the run has one
     code: dict[str, Any] = field(default_factory=dict)  # what the app runs, read at the start
 
     def __post_init__(self) -> None:
-        self.database = f"bench_{self.name}"
+        self.database = f"{DATABASE_PREFIX}{self.name}"
         self.env = self._environment()
 
     def _environment(self) -> dict[str, str]:
@@ -223,15 +226,17 @@ class Stack:
         )
         return self.simulator
 
-    def start_app(self) -> Service:
-        """The app as production serves it (docker/entrypoint.sh): uvicorn, with the ASGI lifespan,
-        here in one process."""
+    def _start_uvicorn(
+        self, role: str, application: str, ready_path: str, env: dict[str, str]
+    ) -> Service:
+        """uvicorn as docker/entrypoint.sh runs it, with the ASGI lifespan, in one process on
+        the app's CPU."""
         port = free_port()
         command = [
             PYTHON,
             "-m",
             "uvicorn",
-            "config.asgi:application",
+            application,
             "--host",
             "127.0.0.1",
             "--port",
@@ -243,13 +248,28 @@ class Stack:
             *self.uvicorn_options,
         ]
         cpus = self.cores.app if self.cores else None
-        self.app = start_service(
-            f"{self.name}-app", pinned(command, cpus), self.env, "/readyz", port
-        )
+        return start_service(f"{self.name}-{role}", pinned(command, cpus), env, ready_path, port)
+
+    def start_app(self) -> Service:
+        """The app as production serves it, here in one process."""
+        self.app = self._start_uvicorn("app", "config.asgi:application", "/readyz", self.env)
         return self.app
 
+    def start_floor(self, model: str) -> Service:
+        """The minimal relay (bench/floor.py), pinned and served like the app, asking the
+        simulator for ``model``."""
+        if self.simulator is None:
+            raise RuntimeError("the floor relays the simulator: start it first")
+        env = {
+            **self.env,
+            "FLOOR_UPSTREAM": f"{self.simulator.url}/openai/v1/",
+            "FLOOR_MODEL": model,
+        }
+        self.floor = self._start_uvicorn("floor", "bench.floor:app", "/readyz", env)
+        return self.floor
+
     def stop(self) -> None:
-        for service in (self.app, self.simulator):
+        for service in (self.app, self.floor, self.simulator):
             if service is not None:
                 service.stop()
         with (
@@ -338,7 +358,8 @@ class Profile:
         inclusive: Counter[str] = Counter()
         for line in self.path.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            frames = [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";")[2:]]
+            # Raw lines are the frames, outermost first, then the count (no process or thread).
+            frames = [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";") if frame]
             if not frames:
                 continue
             weight = int(count)
@@ -419,27 +440,32 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _postgres_cpu_seconds() -> float:
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "postgres":
-            with contextlib.suppress(psutil.Error):
-                total += _cpu_seconds(process)
-    return total
-
-
 class Meter:
-    """CPU and RSS of the app, the simulator, this load generator and PostgreSQL."""
+    """CPU and RSS of the app, the simulator, this load generator and PostgreSQL's backends
+    serving the benchmark's database (other databases' backends, and the server's own
+    processes, count as other processes)."""
 
     def __init__(self, stack: Stack) -> None:
         self.processes: dict[str, psutil.Process] = {"driver": psutil.Process()}
-        for service in (stack.app, stack.simulator):
+        for service in (stack.app, stack.floor, stack.simulator):
             if service is not None:
                 self.processes[service.name.rsplit("-", 1)[1]] = service.ps
+        self._backend_title = f" {stack.database} "
+        self._backends: dict[int, float] = {}  # CPU seconds last read, kept once one exits
+
+    def _postgres_cpu_seconds(self) -> float:
+        for process in psutil.process_iter(["name", "cmdline"]):
+            if process.info["name"] != "postgres":
+                continue
+            title = " ".join(process.info["cmdline"] or ()) + " "
+            if self._backend_title in title:
+                with contextlib.suppress(psutil.Error):
+                    self._backends[process.pid] = _cpu_seconds(process)
+        return sum(self._backends.values())
 
     def read(self) -> Reading:
         cpu = {name: _cpu_seconds(process) for name, process in self.processes.items()}
-        cpu["postgres"] = _postgres_cpu_seconds()
+        cpu["postgres"] = self._postgres_cpu_seconds()
         rss = {name: process.memory_info().rss for name, process in self.processes.items()}
         times = psutil.cpu_times()
         busy = sum(times) - times.idle - getattr(times, "iowait", 0.0)

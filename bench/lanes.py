@@ -65,14 +65,17 @@ TURN_TIMEOUT = 120.0
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    """How the simulated model answers: time to first token and tokens (deltas) per second."""
+    """How the simulated model answers: time to first token, tokens per second, and tokens per
+    delta (``burst``)."""
 
     ttft_ms: int
     tps: float
+    burst: int = 1
 
     @property
     def options(self) -> str:
-        return f"ttft_ms={self.ttft_ms},tps={self.tps:g},echo"
+        burst = f",burst={self.burst}" if self.burst != 1 else ""
+        return f"ttft_ms={self.ttft_ms},tps={self.tps:g}{burst},echo"
 
     @property
     def model(self) -> str:
@@ -82,7 +85,7 @@ class Pace:
         return self.ttft_ms / 1000 + tokens / self.tps
 
     def scheduled(self, received_at: float, index: int) -> float:
-        return received_at + self.ttft_ms / 1000 + index / self.tps
+        return received_at + self.ttft_ms / 1000 + index * self.burst / self.tps
 
 
 def message_text(tag: str, tokens: int) -> str:
@@ -91,16 +94,19 @@ def message_text(tag: str, tokens: int) -> str:
     return "".join(pieces[:tokens])
 
 
-def delta_ends(text: str) -> list[int]:
-    return list(itertools.accumulate(len(piece) for piece in split_tokens(text)))
+def delta_ends(text: str, burst: int = 1) -> list[int]:
+    """Where each delta of the echoed ``text`` ends, ``burst`` tokens to a delta."""
+    ends = list(itertools.accumulate(len(piece) for piece in split_tokens(text)))
+    return ends[burst - 1 :: burst] + (ends[-1:] if len(ends) % burst else [])
 
 
 @dataclass(slots=True)
 class Turn:
     """One question and its reply, filled in by a lane as the reply arrives."""
 
-    path: str  # "relay" or "direct"
+    path: str  # "relay", "floor" or "direct"
     text: str
+    burst: int = 1  # tokens per delta
     sent_at: float = 0.0
     arrivals: list[float] = field(default_factory=list)  # per delta
     frames: list[float] = field(default_factory=list)  # arrival of each frame carrying text
@@ -111,7 +117,9 @@ class Turn:
 
     @property
     def complete(self) -> bool:
-        return self.status == "completed" and len(self.arrivals) == len(delta_ends(self.text))
+        return self.status == "completed" and len(self.arrivals) == len(
+            delta_ends(self.text, self.burst)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +178,7 @@ class RelayLane:
     async def turn(self, record: Turn) -> None:
         """Send the question, then follow its reply by the reply's message id, as the page's
         swaps do."""
-        ends = delta_ends(record.text)
+        ends = delta_ends(record.text, record.burst)
         received = 0
         finished = 0
         reply_id = ""
@@ -214,6 +222,47 @@ class RelayLane:
                 if refusal is not None:
                     record.status, record.done_at = f"refused: {refusal[1]}", now
                     return
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+class FloorLane:
+    """A socket to the floor (``bench/floor.py``): the question as JSON, each text delta as a
+    text frame, the terminal status as a binary frame."""
+
+    path = "floor"
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+
+    @classmethod
+    async def open(cls, floor_url: str) -> FloorLane:
+        socket = await connect(
+            f"{floor_url.replace('http', 'ws', 1)}/ws",
+            max_size=None,
+            open_timeout=120,
+            ping_interval=None,
+        )
+        return cls(socket)
+
+    async def turn(self, record: Turn) -> None:
+        ends = delta_ends(record.text, record.burst)
+        received = 0
+        payload = json.dumps({"text": record.text})
+        record.sent_at = time.time()
+        await self.socket.send(payload)
+        async with asyncio.timeout(TURN_TIMEOUT):
+            while True:
+                frame = await self.socket.recv()
+                now = time.time()
+                if isinstance(frame, bytes):
+                    record.status, record.done_at = frame.decode(), now
+                    return
+                record.frames.append(now)
+                received += len(frame)
+                while len(record.arrivals) < len(ends) and ends[len(record.arrivals)] <= received:
+                    record.arrivals.append(now)
 
     async def close(self) -> None:
         await self.socket.close()
@@ -374,7 +423,7 @@ def timings(
     received: dict[str, float],
     window: tuple[float, float] | None = None,
 ) -> dict[str, Timings]:
-    by_path = {"relay": Timings(), "direct": Timings()}
+    by_path = {"relay": Timings(), "floor": Timings(), "direct": Timings()}
     for turn in turns:
         by_path[turn.path].add(turn, pace, received, window)
     return by_path
