@@ -35,6 +35,7 @@ class DeploymentForm(forms.ModelForm[Deployment]):
             "store_policy",
             "remote_retention_hours",
             "default_instructions",
+            "reasoning_effort",
             "failover_group",
             "priority",
             "daily_token_quota",

@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -55,7 +56,7 @@ class Turn:
 
 @dataclass(frozen=True, slots=True)
 class ReplyInput:
-    input: str | list[dict[str, str]]
+    input: str | list[dict[str, Any]]
     previous_response_id: str | None
     context_rebuilt: bool
 
@@ -119,6 +120,13 @@ def conversation_switch_model(*, conversation: Conversation, deployment: Deploym
     """The conversation's next turns go to ``deployment`` (one the person may use)."""
     Conversation.objects.filter(pk=conversation.pk).update(deployment=deployment)
     conversation.deployment = deployment
+
+
+def conversation_set_reasoning_effort(*, conversation: Conversation, effort: str) -> None:
+    """How hard a reasoning model thinks in the conversation's next turns ("" for the
+    deployment's default)."""
+    Conversation.objects.filter(pk=conversation.pk).update(reasoning_effort=effort)
+    conversation.reasoning_effort = effort
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
@@ -400,9 +408,17 @@ def reply_input(
     """Continue from the stored head while the chain is usable, else rebuild from our history."""
     if not force_rebuild and conversation.head_usable_for(deployment):
         return ReplyInput(turn.user_message.text, conversation.head_response_id, False)
-    return ReplyInput(history_input(turn=turn), None, bool(conversation.head_response_id))
+    return ReplyInput(
+        history_input(turn=turn, deployment=deployment),
+        None,
+        bool(conversation.head_response_id),
+    )
 
 
-def history_input(*, turn: Turn) -> list[dict[str, str]]:
-    """The history of this turn's branch up to its question, in one query."""
-    return branch_history(conversation_id=turn.conversation.pk, question_id=turn.user_message.pk)
+def history_input(*, turn: Turn, deployment: Deployment) -> list[dict[str, Any]]:
+    """The history of this turn's branch up to its question, for ``deployment``, in one query."""
+    return branch_history(
+        conversation_id=turn.conversation.pk,
+        question_id=turn.user_message.pk,
+        deployment=deployment,
+    )

@@ -13,7 +13,7 @@ from chat.models import Conversation
 from chat.rate_limits import rate_limit_reached
 from chat.replies.bridge import control_group, layer_send, tabs_group
 from chat.replies.reply import ActiveReply
-from chat.replies.request import EarlyRequest, ReplyRequest, abandoning
+from chat.replies.request import EarlyRequest, ReplyRequest, abandoning, reasoning_effort_of
 
 _active: dict[int, ActiveReply] = {}
 
@@ -72,6 +72,7 @@ def reply_early(conversation: Conversation, text: str, *, user: User) -> EarlyRe
             previous_response_id=conversation.head_response_id,
             instructions=conversation.instructions,
             max_retries=0 if deployment.failover_group else None,
+            reasoning_effort=reasoning_effort_of(conversation, deployment),
         )
     )
 

@@ -11,13 +11,15 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import llm
+from chat.catalog import reasoning_effort_for
 from chat.ledger import ledger_delete_orphan
-from chat.models import Deployment
+from chat.models import Conversation, Deployment
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +31,25 @@ EARLY_HEAD_START = 0.003
 abandoning: set[asyncio.Task[None]] = set()
 
 
+def reasoning_effort_of(conversation: Conversation, deployment: Deployment) -> str | None:
+    """The effort a reply on ``deployment`` asks for: the conversation's choice, else the
+    deployment's default, each only where its model takes it (a choice made for another
+    model may not fit this one); None leaves it to the model."""
+    return reasoning_effort_for(
+        deployment.model, conversation.reasoning_effort, deployment.reasoning_effort
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyRequest:
     """One request for a reply, exactly as the gateway will send it."""
 
     deployment: Deployment
-    input: str | list[dict[str, str]]
+    input: str | list[dict[str, Any]]
     previous_response_id: str | None
     instructions: str
     max_retries: int | None
+    reasoning_effort: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -52,6 +64,7 @@ class ReplyRequest:
             and self.previous_response_id == other.previous_response_id
             and self.instructions == other.instructions
             and self.max_retries == other.max_retries
+            and self.reasoning_effort == other.reasoning_effort
         )
 
     def stream(self) -> AsyncGenerator[llm.StreamEvent]:
@@ -63,6 +76,7 @@ class ReplyRequest:
             store=self.deployment.is_stateful,
             max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
             max_retries=self.max_retries,
+            reasoning_effort=self.reasoning_effort,
         )
 
 
