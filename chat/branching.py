@@ -67,30 +67,60 @@ def branch_mark(conversation: Conversation, *messages: Message) -> None:
     mark_branches(list(messages), conversation_tree(conversation))
 
 
-def branch_history(*, conversation_id: int, question_id: int) -> list[dict[str, Any]]:
+def branch_history(
+    *, conversation_id: int, question_id: int, deployment: Deployment
+) -> list[dict[str, Any]]:
     """The history of the branch that ends at ``question_id``, in one query (and one more for
-    the files its messages carry, if any): what a request sends when no stored response
-    continues it."""
+    the files its messages carry, if any): what a request to ``deployment`` sends when no
+    stored response continues it.
+
+    A reply's sealed reasoning items go back before its text, verbatim and in order, when the
+    request goes to a reasoning model on the resource that sealed them (no other can open
+    them): that is how a stateless deployment keeps the model's context."""
     rows = list(
         Message.objects.filter(conversation_id=conversation_id, pk__lte=question_id)
         .order_by("id")
         .annotate(has_files=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
-        .values_list("id", "parent_id", "branch_root", "role", "text", "status", "has_files")
+        .values_list(
+            "id",
+            "parent_id",
+            "branch_root",
+            "role",
+            "text",
+            "status",
+            "has_files",
+            "reasoning_items",
+            "deployment__endpoint",
+        )
     )
     branch = set(tree_of([(row[0], row[1], row[2]) for row in rows]).path_to(question_id))
     left_out = (*Message.IN_FLIGHT, Message.Status.FAILED)
     with_files = [row[0] for row in rows if row[0] in branch and row[6]]
     files = attachments_by_message(with_files) if with_files else {}
     return [
-        {
-            "role": role,
-            "content": user_content(text, files[message_id]) if message_id in files else text,
-        }
-        for message_id, _, _, role, text, status, _ in rows
+        item
+        for message_id, _, _, role, text, status, _, reasoning_items, endpoint in rows
         if message_id in branch
         and (text or message_id in files)
         and not (role == Message.Role.ASSISTANT and status in left_out)
+        for item in (
+            *_reasoning_sent_back(reasoning_items, endpoint, deployment),
+            {
+                "role": role,
+                "content": user_content(text, files[message_id]) if message_id in files else text,
+            },
+        )
     ]
+
+
+def _reasoning_sent_back(
+    items: list[dict[str, Any]], endpoint: str | None, deployment: Deployment
+) -> list[dict[str, Any]]:
+    """A reply's sealed reasoning items, when ``deployment`` can open them."""
+    if not items or not deployment.reasons or endpoint is None:
+        return []
+    same_resource = endpoint.strip().rstrip("/") == deployment.endpoint.strip().rstrip("/")
+    return items if same_resource else []
 
 
 def branch_show(*, conversation: Conversation, message_id: int) -> Conversation:

@@ -62,13 +62,33 @@ REFUSED_MODELS: dict[str, str] = {
     ),
 }
 
+REASONING_EFFORTS: tuple[str, ...] = ("minimal", "low", "medium", "high")
+
 REGION_CHOICES: list[tuple[str, str]] = [(region, region) for region in RESPONSES_API_REGIONS]
 MODEL_CHOICES: list[tuple[str, str]] = [(name, name) for name in CHAT_MODELS]
+REASONING_EFFORT_CHOICES: list[tuple[str, str]] = [
+    (effort, effort.capitalize()) for effort in REASONING_EFFORTS
+]
 
 
 def is_reasoning_model(model: str) -> bool:
     known = CHAT_MODELS.get(model)
     return known.reasoning if known else False
+
+
+def reasoning_efforts(model: str) -> tuple[str, ...]:
+    """The reasoning efforts ``model`` takes, least first; none for a model that does not
+    reason. Only the gpt-5 family reasons at "minimal"."""
+    if not is_reasoning_model(model):
+        return ()
+    return REASONING_EFFORTS if model.startswith("gpt-5") else REASONING_EFFORTS[1:]
+
+
+def reasoning_effort_for(model: str, *choices: str) -> str | None:
+    """The first of ``choices`` (the conversation's, then the deployment's) that ``model``
+    takes; None leaves the effort to the model."""
+    efforts = reasoning_efforts(model)
+    return next((choice for choice in choices if choice in efforts), None)
 
 
 def reads_attachments(model: str) -> bool:

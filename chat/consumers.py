@@ -400,9 +400,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if event["origin"] == replies.PROCESS_ID:
             return
         self.remote_progress_at = time.monotonic()
-        await self.send_fragment(
-            fragments.stream_replace(event["message_id"], event["finished"], event["growing"])
-        )
+        await self.send_fragment(event["fragment"])
 
     async def reply_finished(self, event: dict[str, Any]) -> None:
         if event["origin"] == replies.PROCESS_ID:

@@ -231,3 +231,20 @@ class ModelPickForm(forms.Form):
         field = self.fields["deployment"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = usable_deployments(user)
+
+
+class ReasoningEffortForm(forms.Form):
+    """The composer's effort picker: one of the efforts the conversation's model takes, or ""
+    for the deployment's default."""
+
+    reasoning_effort = forms.ChoiceField(
+        required=False,
+        error_messages={"invalid_choice": "This model does not take that effort; pick another."},
+    )
+
+    def __init__(self, *args: Any, deployment: Deployment | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["reasoning_effort"]
+        assert isinstance(field, forms.ChoiceField)
+        efforts = deployment.reasoning_effort_choices if deployment is not None else []
+        field.choices = [("", "Default"), *efforts]

@@ -36,6 +36,7 @@ class DeploymentForm(forms.ModelForm[Deployment]):
             "remote_retention_hours",
             "background_mode",
             "default_instructions",
+            "reasoning_effort",
             "failover_group",
             "priority",
             "daily_token_quota",

@@ -11,37 +11,54 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 
 from chat.models import Conversation, Message
+from chat.rendering import stream_id
 
 PAGE = "chat/conversation_detail.html"
 
 
-def stream_append(message_id: int, text: str) -> str:
-    """Text run on at the end of the growing block, escaped, until that block's next render."""
+def stream_append(message_id: int, text: str, *, part: str = "") -> str:
+    """Text run on at the end of the growing block, escaped, until that block's next render.
+    ``part`` is "" for the reply's text, "thinking" for its reasoning summary."""
     return (
-        f'<span id="message-{message_id}-more" hx-swap-oob="beforeend">'
+        f'<span id="{stream_id(message_id, part)}-more" hx-swap-oob="beforeend">'
         f"{escape(text, quote=False)}</span>"
     )
 
 
-def stream_render(message_id: int, finished: str, growing: str) -> str:
+def stream_render(message_id: int, finished: str, growing: str, *, part: str = "") -> str:
     """Blocks that just finished (sanitized HTML, added once) and the growing block, again."""
-    added = (
-        f'<div id="message-{message_id}-done" hx-swap-oob="beforeend">{finished}</div>'
-        if finished
-        else ""
+    prefix = stream_id(message_id, part)
+    added = f'<div id="{prefix}-done" hx-swap-oob="beforeend">{finished}</div>' if finished else ""
+    return added + f'<div id="{prefix}-tail" hx-swap-oob="innerHTML">{growing}</div>'
+
+
+def _stream(prefix: str, finished: str, growing: str, *, classes: str, oob: bool) -> str:
+    swap = ' hx-swap-oob="outerHTML"' if oob else ""
+    return (
+        f'<div id="{prefix}-stream" class="{classes} markdown" dir="auto"{swap}>'
+        f'<div id="{prefix}-done" class="stream-done">{finished}</div>'
+        f'<div id="{prefix}-tail" class="stream-tail">{growing}</div></div>'
     )
-    return added + f'<div id="message-{message_id}-tail" hx-swap-oob="innerHTML">{growing}</div>'
 
 
 def stream_replace(message_id: int, finished: str, growing: str) -> str:
     """The reply so far, whole (sanitized HTML from ``LiveMarkdown.snapshot``)."""
+    return _stream(stream_id(message_id), finished, growing, classes="message-stream", oob=True)
+
+
+def thinking(message_id: int, finished: str, growing: str, *, live: bool) -> str:
+    """The reply's "Thinking" section with its summary so far (sanitized HTML from
+    ``LiveMarkdown.snapshot``): open while the model thinks, folded once the answer begins."""
+    prefix = stream_id(message_id, "thinking")
+    summary = escape(gettext("Thinking…") if live else gettext("Thinking"))
     return (
-        f'<div id="message-{message_id}-stream" class="message-stream markdown" dir="auto" '
-        f'hx-swap-oob="outerHTML"><div id="message-{message_id}-done" class="stream-done">'
-        f'{finished}</div><div id="message-{message_id}-tail" class="stream-tail">{growing}</div>'
-        "</div>"
+        f'<details id="{prefix}" class="thinking{" thinking-live" if live else ""}"'
+        f'{" open" if live else ""} hx-swap-oob="outerHTML"><summary>{summary}</summary>'
+        + _stream(prefix, finished, growing, classes="thinking-body", oob=False)
+        + "</details>"
     )
 
 

@@ -11,7 +11,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from chat.catalog import MODEL_CHOICES, REFUSED_MODELS, REGION_CHOICES, is_reasoning_model
+from chat.catalog import (
+    MODEL_CHOICES,
+    REASONING_EFFORT_CHOICES,
+    REFUSED_MODELS,
+    REGION_CHOICES,
+    is_reasoning_model,
+    reasoning_efforts,
+)
 from chat.durations import hours_or_days_text
 from chat.validators import validate_api_key_env, validate_endpoint
 
@@ -107,6 +114,13 @@ class Deployment(models.Model):
     default_instructions = models.TextField(
         blank=True, help_text="Instructions (system prompt) offered for new conversations."
     )
+    reasoning_effort = models.CharField(
+        max_length=16,
+        choices=REASONING_EFFORT_CHOICES,
+        blank=True,
+        help_text="For reasoning models: how hard the model thinks unless a conversation picks "
+        "otherwise; empty for the model's own default. Only the gpt-5 family takes minimal.",
+    )
     failover_group = models.CharField(
         max_length=64,
         blank=True,
@@ -168,6 +182,15 @@ class Deployment(models.Model):
             raise ValidationError(
                 {"api_key_env": "Name the environment variable that holds the API key."}
             )
+        if self.reasoning_effort and self.reasoning_effort not in reasoning_efforts(self.model):
+            raise ValidationError(
+                {
+                    "reasoning_effort": f"{self.model} does not take a {self.reasoning_effort} "
+                    "reasoning effort; leave it empty."
+                    if self.reasons
+                    else f"{self.model} is not a reasoning model: leave the effort empty."
+                }
+            )
 
     @property
     def base_url(self) -> str:
@@ -185,6 +208,11 @@ class Deployment(models.Model):
     @property
     def reasons(self) -> bool:
         return is_reasoning_model(self.model)
+
+    @property
+    def reasoning_effort_choices(self) -> list[tuple[str, str]]:
+        efforts = reasoning_efforts(self.model)
+        return [(value, label) for value, label in REASONING_EFFORT_CHOICES if value in efforts]
 
     @property
     def remote_retention(self) -> timedelta:
@@ -231,6 +259,8 @@ class Conversation(models.Model):
         Deployment, on_delete=models.SET_NULL, null=True, related_name="conversations"
     )
     instructions = models.TextField(blank=True)
+    # Empty: the deployment's (see ``chat.catalog.reasoning_effort_for``).
+    reasoning_effort = models.CharField(max_length=16, choices=REASONING_EFFORT_CHOICES, blank=True)
     # The last stored response on Azure that continues this conversation, and where it lives.
     head_response_id = models.CharField(max_length=200, blank=True)
     head_deployment = models.ForeignKey(
@@ -308,6 +338,12 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     text = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Sanitized render of text, made at write time.")
+    # A reasoning model's summary of its thinking, and its sanitized render.
+    reasoning_summary = models.TextField(blank=True)
+    reasoning_html = models.TextField(blank=True)
+    # On a stateless deployment: the reply's reasoning items as Azure sealed them
+    # (encrypted_content), sent back verbatim with the history Azure does not keep.
+    reasoning_items = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     error_code = models.CharField(max_length=40, blank=True)
     error = models.TextField(blank=True, help_text="A human explanation of what went wrong.")

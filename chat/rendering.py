@@ -20,8 +20,9 @@ The stored HTML is shown with ``|safe``, so this module is a security boundary. 
    sanitizer, and only the wrapper, written here, is trusted. The model cannot forge a
    placeholder: the nonce is drawn after its text exists.
 4. While a reply streams, the only markup added after sanitizing is ``LiveMarkdown``'s own empty
-   span (an id made from the message's number) before the closing tags at the end of the block
-   still growing; the text that fills it until the next render is escaped.
+   span (an id made from the message's number and the part: its text or its thinking) before
+   the closing tags at the end of the block still growing; the text that fills it until the
+   next render is escaped.
 """
 
 import re
@@ -241,6 +242,12 @@ def _fence_is_closed(token: Token, lines: list[str]) -> bool:
     return last.startswith(fence) and not last.strip(fence[0] + " \t")
 
 
+def stream_id(message_id: int, part: str = "") -> str:
+    """The prefix of the ids a reply's streamed part carries on the page: ``message-7`` for its
+    text, ``message-7-thinking`` for its reasoning summary."""
+    return f"message-{message_id}-{part}" if part else f"message-{message_id}"
+
+
 class LiveMarkdown:
     """A reply's markdown, rendered while it streams by the same renderer and allow-list as
     ``render_markdown``, so that the final render replaces it without a visible change.
@@ -256,8 +263,8 @@ class LiveMarkdown:
 
     RERENDER_SHARE = 0.5
 
-    def __init__(self, message_id: int) -> None:
-        self.more_id = f"message-{message_id}-more"
+    def __init__(self, message_id: int, *, part: str = "") -> None:
+        self.more_id = f"{stream_id(message_id, part)}-more"
         self._done: list[str] = []
         self._tail = ""
         self._tail_html = ""

@@ -49,6 +49,9 @@ class ReplyOutcome:
     duration_ms: int | None = None
     stored_remotely: bool = False
     becomes_head: bool = False
+    reasoning_summary: str = ""
+    # Sealed reasoning items (stateless deployments), sent back with the next rebuilt history.
+    reasoning_items: tuple[dict[str, Any], ...] = ()
 
 
 def reply_lease_until(now: datetime) -> datetime:
@@ -102,9 +105,13 @@ def replies_take_over() -> list[Message]:
 
 def _message_fields(outcome: ReplyOutcome, now: datetime) -> dict[str, Any]:
     text = clean_model_text(outcome.text)
+    summary = clean_model_text(outcome.reasoning_summary)
     fields: dict[str, Any] = {
         "text": text,
         "html": render_markdown(text) if text else "",
+        "reasoning_summary": summary,
+        "reasoning_html": render_markdown(summary) if summary else "",
+        "reasoning_items": list(outcome.reasoning_items),
         "status": outcome.status,
         "deployment": outcome.deployment,
         "response_id": outcome.response_id,

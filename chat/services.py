@@ -151,6 +151,13 @@ def conversation_switch_model(*, conversation: Conversation, deployment: Deploym
     conversation.deployment = deployment
 
 
+def conversation_set_reasoning_effort(*, conversation: Conversation, effort: str) -> None:
+    """How hard a reasoning model thinks in the conversation's next turns ("" for the
+    deployment's default)."""
+    Conversation.objects.filter(pk=conversation.pk).update(reasoning_effort=effort)
+    conversation.reasoning_effort = effort
+
+
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     conversation.title = title.strip()[:200]
     conversation.save(update_fields=["title"])
@@ -473,9 +480,17 @@ def reply_input(
     """Continue from the stored head while the chain is usable, else rebuild from our history."""
     if not force_rebuild and conversation.head_usable_for(deployment):
         return ReplyInput(user_input(turn.user_message), conversation.head_response_id, False)
-    return ReplyInput(history_input(turn=turn), None, bool(conversation.head_response_id))
+    return ReplyInput(
+        history_input(turn=turn, deployment=deployment),
+        None,
+        bool(conversation.head_response_id),
+    )
 
 
-def history_input(*, turn: Turn) -> list[dict[str, Any]]:
-    """The history of this turn's branch up to its question, in one query."""
-    return branch_history(conversation_id=turn.conversation.pk, question_id=turn.user_message.pk)
+def history_input(*, turn: Turn, deployment: Deployment) -> list[dict[str, Any]]:
+    """The history of this turn's branch up to its question, for ``deployment``, in one query."""
+    return branch_history(
+        conversation_id=turn.conversation.pk,
+        question_id=turn.user_message.pk,
+        deployment=deployment,
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import attachment_views, keeping_views, views
+from chat import attachment_views, keeping_views, picker_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -29,7 +29,16 @@ urlpatterns = [
         views.branch_show,
         name="branch_show",
     ),
-    path("c/<int:conversation_id>/model/", views.conversation_model, name="conversation_model"),
+    path(
+        "c/<int:conversation_id>/model/",
+        picker_views.conversation_model,
+        name="conversation_model",
+    ),
+    path(
+        "c/<int:conversation_id>/effort/",
+        picker_views.conversation_effort,
+        name="conversation_effort",
+    ),
     path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),

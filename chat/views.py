@@ -24,7 +24,6 @@ from chat.feedback import feedback_attach
 from chat.forms import (
     InstructionsForm,
     MessageForm,
-    ModelPickForm,
     NewConversationForm,
     RenameForm,
     SearchForm,
@@ -365,29 +364,6 @@ def branch_show(
         request,
         "chat/conversation_detail.html#message_batch",
         {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
-    )
-
-
-@require_POST
-def conversation_model(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    """The composer's model picker: the conversation's next turn goes to the model picked."""
-    conversation = _owned_conversation(request, conversation_id)
-    form = ModelPickForm(request.POST, user=request.user)
-    if not form.is_valid():
-        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
-        return HttpResponse(errors, status=400)
-    services.conversation_switch_model(
-        conversation=conversation, deployment=form.cleaned_data["deployment"]
-    )
-    if not request.headers.get("HX-Request"):
-        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
-    return render(
-        request,
-        "chat/conversation_detail.html#chat_subtitle",
-        {
-            "conversation": conversation,
-            "deployment": selectors.deployment_for(conversation, user=request.user),
-        },
     )
 
 

@@ -61,7 +61,10 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
             "Storage on Azure",
             {"fields": ("store_policy", "remote_retention_hours", "background_mode")},
         ),
-        ("Conversations", {"fields": ("default_instructions", "daily_token_quota")}),
+        (
+            "Conversations",
+            {"fields": ("default_instructions", "reasoning_effort", "daily_token_quota")},
+        ),
         (
             "Who may use it",
             {

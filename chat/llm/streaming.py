@@ -62,6 +62,7 @@ MIN_OUTPUT_TOKENS = 16
 _DRAIN_TIMEOUT = 2.0
 
 _TEXT_DELTA = "response.output_text.delta"
+_SUMMARY_PART = "response.reasoning_summary_part.added"
 _TERMINAL_EVENTS = frozenset(
     {"response.completed", "response.incomplete", "response.failed", "error"}
 )
@@ -157,6 +158,9 @@ async def _attempt(
                 elif kind in _REASONING_DELTAS:
                     delta_sent = True
                     yield ReasoningDelta(data["delta"], data.get("sequence_number", -1))
+                elif kind == _SUMMARY_PART and data.get("summary_index"):
+                    # A summary comes in parts, each a paragraph of its own.
+                    yield ReasoningDelta("\n\n")
                 elif kind == "response.output_item.done":
                     item = as_dict(data.get("item"))
                     if item.get("type") == "reasoning" and item.get("encrypted_content"):

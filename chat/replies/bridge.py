@@ -45,7 +45,7 @@ class Bridge:
         conversation_id: int,
         message_id: int,
         stop: Callable[[], None],
-        shown: Callable[[], tuple[str, str]],
+        shown: Callable[[], str],
     ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
@@ -60,8 +60,7 @@ class Bridge:
 
     def _progress_event(self) -> dict[str, Any]:
         # The rendered, sanitized HTML the relay shows: tabs elsewhere need not render again.
-        finished, growing = self._shown()
-        return self._event("reply.progress", finished=finished, growing=growing)
+        return self._event("reply.progress", fragment=self._shown())
 
     def _spawn_publish(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(layer_send(tabs_group(self.conversation_id), event))

@@ -17,7 +17,7 @@ from chat.models import Conversation, Message
 from chat.rate_limits import rate_limit_reached
 from chat.replies.bridge import control_group, layer_send, tabs_group
 from chat.replies.reply import ActiveReply
-from chat.replies.request import EarlyRequest, ReplyRequest, abandoning
+from chat.replies.request import EarlyRequest, ReplyRequest, abandoning, reasoning_effort_of
 from chat.replies.resume import ResumePoint
 from chat.saving import replies_take_over, reply_lease_renew_every
 
@@ -111,6 +111,7 @@ def reply_early(conversation: Conversation, text: str, *, user: User) -> EarlyRe
             previous_response_id=conversation.head_response_id,
             instructions=conversation.instructions,
             max_retries=0 if deployment.failover_group else None,
+            reasoning_effort=reasoning_effort_of(conversation, deployment),
         )
     )
 

@@ -95,14 +95,49 @@ class Watcher:
             await self._wake.wait()
 
 
+class _Part:
+    """One streamed part of a reply (its text, or its thinking): what arrived, what waits for
+    the next frame, and the live render its watchers see."""
+
+    def __init__(self, message_id: int, part: str = "") -> None:
+        self.message_id = message_id
+        self.part = part
+        self.parts: list[str] = []
+        self.pending: list[str] = []
+        self.sent_any = False
+        self.live = LiveMarkdown(message_id, part=part)
+        self._held_surrogate = ""
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.pending.append(text)
+
+    def flush(self) -> str:
+        """The frame for what arrived since the last one; "" when nothing shows yet."""
+        if not self.pending:
+            return ""
+        chunk, self._held_surrogate = _split_trailing_high_surrogate(
+            self._held_surrogate + "".join(self.pending)
+        )
+        chunk = clean_model_text(chunk)
+        self.pending.clear()
+        if not chunk:
+            return ""
+        self.sent_any = True
+        shown = self.live.add(chunk)
+        if isinstance(shown, str):
+            return fragments.stream_append(self.message_id, shown, part=self.part)
+        return fragments.stream_render(self.message_id, *shown, part=self.part)
+
+
 class Relay:
+    """A reply's text, and a reasoning model's thinking above it: the "Thinking" section opens
+    with the first of the summary and folds away when the answer's text begins."""
+
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
-        self.parts: list[str] = []
-        self._sent_any = False
-        self._live = LiveMarkdown(message_id)
-        self._pending: list[str] = []
-        self._held_surrogate = ""
+        self._answer = _Part(message_id)
+        self._thinking = _Part(message_id, "thinking")
         self._holds = 0
         self._watchers: dict[Send, Watcher] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -112,12 +147,33 @@ class Relay:
         # Called after each flush that sent text (the bridge publishes progress from it).
         self.flushed: Callable[[], None] | None = None
 
-    def text(self) -> str:
-        return "".join(self.parts)
+    @property
+    def parts(self) -> list[str]:
+        """The answer's text as it arrived."""
+        return self._answer.parts
 
-    def shown(self) -> tuple[str, str]:
-        """The text sent so far as its watchers show it: finished blocks, growing block."""
-        return self._live.snapshot()
+    @property
+    def began(self) -> bool:
+        """Whether anything of the reply arrived, its thinking or its text."""
+        return bool(self._answer.parts or self._thinking.parts)
+
+    def text(self) -> str:
+        return "".join(self._answer.parts)
+
+    def thinking(self) -> str:
+        return "".join(self._thinking.parts)
+
+    def shown(self) -> str:
+        """The reply so far as its watchers show it, whole: for a tab that starts watching
+        mid-reply (here, or in another process through the bridge)."""
+        frame = fragments.stream_replace(self.message_id, *self._answer.live.snapshot())
+        if self._thinking.sent_any:
+            live = not self._answer.sent_any
+            frame = self._thinking_frame(live=live) + frame
+        return frame
+
+    def _thinking_frame(self, *, live: bool) -> str:
+        return fragments.thinking(self.message_id, *self._thinking.live.snapshot(), live=live)
 
     # Watchers
 
@@ -131,8 +187,8 @@ class Relay:
             watcher.put(self.final, last=True)
             return
         self._watchers[send] = watcher
-        if self._sent_any:
-            watcher.put(fragments.stream_replace(self.message_id, *self.shown()))
+        if self._answer.sent_any or self._thinking.sent_any:
+            watcher.put(self.shown())
 
     def unwatch(self, send: Send) -> None:
         watcher = self._watchers.pop(send, None)
@@ -157,12 +213,19 @@ class Relay:
 
     def release(self) -> None:
         self._holds = max(0, self._holds - 1)
-        if not self._holds and self._pending and self._flush_timer is None:
+        pending = self._answer.pending or self._thinking.pending
+        if not self._holds and pending and self._flush_timer is None:
             self._flush()
 
     def add(self, text: str) -> None:
-        self.parts.append(text)
-        self._pending.append(text)
+        self._answer.add(text)
+        self._arrived()
+
+    def add_thinking(self, text: str) -> None:
+        self._thinking.add(text)
+        self._arrived()
+
+    def _arrived(self) -> None:
         if self._holds or self._flush_timer is not None:
             return
         self._refill(time.monotonic())
@@ -192,19 +255,19 @@ class Relay:
         self._flush()
 
     def _flush(self) -> None:
-        chunk, self._held_surrogate = _split_trailing_high_surrogate(
-            self._held_surrogate + "".join(self._pending)
-        )
-        chunk = clean_model_text(chunk)
-        self._pending.clear()
-        if not chunk:
+        thinking_began = self._thinking.sent_any
+        frame = self._thinking.flush()
+        if frame and not thinking_began:
+            frame = self._thinking_frame(live=True)
+        answer_began = self._answer.sent_any
+        answer = self._answer.flush()
+        if answer and not answer_began and self._thinking.sent_any:
+            # The answer begins: the thinking folds away, whole, before its first text.
+            frame = self._thinking_frame(live=False)
+        frame += answer
+        if not frame:
             return
-        self._sent_any = True
-        shown = self._live.add(chunk)
-        if isinstance(shown, str):
-            self._broadcast(fragments.stream_append(self.message_id, shown))
-        else:
-            self._broadcast(fragments.stream_render(self.message_id, *shown))
+        self._broadcast(frame)
         if self.flushed is not None:
             self.flushed()
 

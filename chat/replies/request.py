@@ -17,8 +17,9 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import llm
+from chat.catalog import reasoning_effort_for
 from chat.ledger import ledger_delete_orphan
-from chat.models import Deployment
+from chat.models import Conversation, Deployment
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,15 @@ EARLY_HEAD_START = 0.003
 abandoning: set[asyncio.Task[None]] = set()
 
 
+def reasoning_effort_of(conversation: Conversation, deployment: Deployment) -> str | None:
+    """The effort a reply on ``deployment`` asks for: the conversation's choice, else the
+    deployment's default, each only where its model takes it (a choice made for another
+    model may not fit this one); None leaves it to the model."""
+    return reasoning_effort_for(
+        deployment.model, conversation.reasoning_effort, deployment.reasoning_effort
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyRequest:
     """One request for a reply, exactly as the gateway will send it."""
@@ -39,6 +49,7 @@ class ReplyRequest:
     previous_response_id: str | None
     instructions: str
     max_retries: int | None
+    reasoning_effort: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -53,6 +64,7 @@ class ReplyRequest:
             and self.previous_response_id == other.previous_response_id
             and self.instructions == other.instructions
             and self.max_retries == other.max_retries
+            and self.reasoning_effort == other.reasoning_effort
         )
 
     def stream(self) -> AsyncGenerator[llm.StreamEvent]:
@@ -65,6 +77,7 @@ class ReplyRequest:
             max_output_tokens=settings.CHAT_MAX_OUTPUT_TOKENS,
             max_retries=self.max_retries,
             background=self.deployment.runs_in_background,
+            reasoning_effort=self.reasoning_effort,
         )
 
 

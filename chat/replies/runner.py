@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from channels.db import database_sync_to_async
 
@@ -21,7 +22,7 @@ from chat.models import Deployment, Message
 from chat.replies.copies import Copies
 from chat.replies.failures import incomplete_error, no_deployment_error
 from chat.replies.relay import Relay
-from chat.replies.request import EarlyRequest, ReplyRequest
+from chat.replies.request import EarlyRequest, ReplyRequest, reasoning_effort_of
 from chat.replies.resume import ResumePoint, resuming, taken_up
 from chat.saving import ReplyOutcome
 
@@ -59,6 +60,7 @@ class Runner:
         self.context_rebuilt = False
         self.first_token_ms: int | None = None
         self.stored = False
+        self.reasoning_items: list[dict[str, Any]] = []
 
     def outcome(
         self, *, status: str | None = None, error: llm.LLMError | None = None
@@ -81,6 +83,8 @@ class Runner:
             duration_ms=int((time.monotonic() - self.started) * 1000),
             stored_remotely=stored,
             becomes_head=stored and status == Message.Status.COMPLETED,
+            reasoning_summary=self.relay.thinking(),
+            reasoning_items=tuple(self.reasoning_items),
         )
 
     def abandon_early(self) -> None:
@@ -138,6 +142,7 @@ class Runner:
         self.error = None
         self.answer = None
         self.stored = False
+        self.reasoning_items = []
 
     async def _attempt(
         self,
@@ -155,6 +160,7 @@ class Runner:
                 previous_response_id=reply_input.previous_response_id,
                 instructions=self.turn.conversation.instructions,
                 max_retries=max_retries,
+                reasoning_effort=reasoning_effort_of(self.turn.conversation, deployment),
             )
             rebuild = False
             # Every way out of this loop but a cancel follows the stream's terminal event, and
@@ -165,8 +171,10 @@ class Runner:
                         if self.first_token_ms is None:
                             self.first_token_ms = int((time.monotonic() - self.started) * 1000)
                         self.relay.add(text)
-                    case llm.ReasoningDelta():
-                        pass
+                    case llm.ReasoningDelta(text=text):
+                        self.relay.add_thinking(text)
+                    case llm.ReasoningItem(item=item):
+                        self.reasoning_items.append(item)
                     case llm.Started():
                         self.answer = event
                         self.stored = deployment.is_stateful
@@ -183,7 +191,7 @@ class Runner:
                         if (
                             error.kind == llm.ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
                             and reply_input.previous_response_id
-                            and not self.relay.parts
+                            and not self.relay.began
                         ):
                             rebuild = True
                             break
@@ -191,7 +199,7 @@ class Runner:
                             Message.Status.INCOMPLETE if self.relay.parts else Message.Status.FAILED
                         )
                         self.error = error
-                        if error.kind in FAILOVER_KINDS and not self.relay.parts:
+                        if error.kind in FAILOVER_KINDS and not self.relay.began:
                             return error
             if not rebuild:
                 if self.relay.parts:

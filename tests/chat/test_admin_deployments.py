@@ -484,3 +484,32 @@ def test_test_connection_never_sends_the_apps_own_secret(
     assert "The app may not use this deployment&#x27;s key variable" in html
     assert app_secret not in html
     assert clean_echoing_simulator.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "refusal"),
+    [
+        ("gpt-4.1", "high", "gpt-4.1 is not a reasoning model"),
+        ("o4-mini", "minimal", "o4-mini does not take a minimal reasoning effort"),
+    ],
+)
+def test_a_reasoning_effort_only_for_a_model_that_takes_it(
+    staff_client: Client, model: str, effort: str, refusal: str
+) -> None:
+    response = staff_client.post(
+        reverse("admin:chat_deployment_add"),
+        _form_data(model=model, reasoning_effort=effort),
+    )
+
+    assert response.status_code == 200
+    assert refusal in response.content.decode()
+    assert not Deployment.objects.exists()
+
+
+def test_a_reasoning_model_keeps_its_default_effort(staff_client: Client) -> None:
+    response = staff_client.post(
+        reverse("admin:chat_deployment_add"), _form_data(model="gpt-5", reasoning_effort="minimal")
+    )
+
+    assert response.status_code == 302
+    assert Deployment.objects.get().reasoning_effort == "minimal"

@@ -36,6 +36,7 @@ def test_deployments_naming_the_apps_secrets_are_switched_off_with_the_reason(
     OldDeployment.objects.create(name="Fine", api_key_env="AZURE_OPENAI_API_KEY", **common)
     OldDeployment.objects.create(name="Entra", auth_mode="entra_id", api_key_env="", **common)
 
+    before_the_key_rule.loader.build_graph()
     before_the_key_rule.migrate(THE_KEY_RULE)
 
     # The model as that migration left it: later fields do not exist yet.

@@ -59,7 +59,9 @@ async def feed(relay: Relay, deltas: list[str]) -> list[str]:
     for delta in deltas:
         relay.add(delta)
     expected = "".join(deltas).replace("\x00", "")
-    await until(lambda: len(streamed_text(frames)) >= len(expected) - 2 and not relay._pending)
+    await until(
+        lambda: len(streamed_text(frames)) >= len(expected) - 2 and not relay._answer.pending
+    )
     return frames
 
 

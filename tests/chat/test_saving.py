@@ -117,3 +117,21 @@ def test_an_expired_lease_lets_the_next_turn_take_over(turn: Turn, user) -> None
     orphan = Message.objects.get(pk=turn.assistant_message.pk)
     assert orphan.status == Message.Status.FAILED
     assert orphan.error_code == "interrupted"
+
+
+def test_a_reasoning_summary_is_saved_sanitized_as_model_output(turn: Turn) -> None:
+    item = {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "sealed"}
+    outcome = finished(
+        turn,
+        reasoning_summary="**Plan**\x00 <script>alert(1)</script> [x](javascript:alert(1))",
+        reasoning_items=(item,),
+    )
+    message = reply_finish(
+        message=turn.assistant_message, conversation=turn.conversation, outcome=outcome
+    )
+    message.refresh_from_db()
+    assert message.reasoning_summary.startswith("**Plan** <script>")
+    assert message.reasoning_html.startswith("<p><strong>Plan</strong> &lt;script&gt;")
+    assert "<script" not in message.reasoning_html
+    assert "<a" not in message.reasoning_html, "a javascript: link stays literal text"
+    assert message.reasoning_items == [item]

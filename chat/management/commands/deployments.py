@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.forms.models import model_to_dict
 
 from chat import llm
-from chat.catalog import CHAT_MODELS, REFUSED_MODELS, RESPONSES_API_REGIONS
+from chat.catalog import CHAT_MODELS, REASONING_EFFORTS, REFUSED_MODELS, RESPONSES_API_REGIONS
 from chat.forms_admin import DeploymentForm, save_deployment
 from chat.models import Deployment
 
@@ -33,6 +33,7 @@ OPTION_FIELDS = {
     "store_policy": "store_policy",
     "retention_hours": "remote_retention_hours",
     "instructions": "default_instructions",
+    "reasoning_effort": "reasoning_effort",
     "failover_group": "failover_group",
     "priority": "priority",
     "enabled": "enabled",
@@ -80,6 +81,11 @@ def _add_field_options(parser: CommandParser) -> None:
         "--retention-hours", type=int, help="Delete stored responses after this many hours."
     )
     parser.add_argument("--instructions", help="Default instructions for new conversations.")
+    parser.add_argument(
+        "--reasoning-effort",
+        choices=["", *REASONING_EFFORTS],
+        help="A reasoning model's default effort; empty for the model's own.",
+    )
     parser.add_argument("--failover-group")
     parser.add_argument("--priority", type=int, help="Lower goes first in a failover group.")
     enabled = parser.add_mutually_exclusive_group()
