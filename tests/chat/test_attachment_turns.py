@@ -111,7 +111,7 @@ def test_too_many_files_or_a_model_without_eyes_is_refused(
     image, pdf = drafts(owner)
     settings.CHAT_ATTACHMENTS_PER_MESSAGE = 1
     conversation = Conversation.objects.create(owner=owner, deployment=make_sim_deployment())
-    with pytest.raises(services.TurnRefused, match="at most 1 files"):
+    with pytest.raises(services.TurnRefused, match="at most 1 file\\."):
         start(owner, conversation, "Both", [image.pk, pdf.pk])
 
     blind = Conversation.objects.create(
