@@ -41,7 +41,7 @@ format: $(STAMP)
 messages: $(STAMP)
 	$(BIN)/python manage.py makemessages --all --no-location --no-obsolete \
 		-i '.venv/*' -i 'bench/*' -i 'tests/*' -i 'docs/*' -i 'var/*' -i 'staticfiles/*' \
-		-i 'chat/simulator/*' -i 'chat/management/*'
+		-i 'azure_sim/*' -i 'chat/management/*'
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache $(MO_FILES)

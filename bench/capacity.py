@@ -91,7 +91,9 @@ async def ramp(
     the first seconds; the window falls where every reply is streaming and none has ended."""
     rng = random.Random(seed)
     client = sdk_client(simulator.url)
-    control: list[Lane] = [DirectLane(client, PACE.model) for _ in range(CONTROL_LANES)]
+    control: list[Lane] = [
+        DirectLane(client, PACE.model_on(simulator.url)) for _ in range(CONTROL_LANES)
+    ]
     relay: list[RelayLane] = []
     steps: list[dict[str, Any]] = []
     try:

@@ -5,6 +5,9 @@ Import this only after ``Stack.configure_django()``: the models load on the benc
 
 from __future__ import annotations
 
+import json
+import urllib.request
+import zlib
 from datetime import timedelta
 from itertools import cycle
 
@@ -12,25 +15,39 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import User
+from azure_sim.composing import compose_reply, seed_for
 from bench.harness import PASSWORD, Service, sign_in
 from bench.lanes import Page
 from chat.models import Conversation, Deployment, Message
 from chat.rendering import render_markdown
-from chat.simulator.replies import compose_reply, seed_for
+
+
+def simulated_deployment(simulator_url: str, options: str) -> str:
+    """A deployment name on the simulator that answers with these options (set through its
+    control API, as an administrator sets a deployment up on Azure)."""
+    name = f"gpt-4.1-b{zlib.crc32(options.encode()):08x}"
+    request = urllib.request.Request(  # noqa: S310 - our own simulator on 127.0.0.1
+        f"{simulator_url}/_simulator/deployments/{name}",
+        data=json.dumps({"options": options}).encode(),
+        method="PUT",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        return name
 
 
 def add_deployment(
     simulator: Service, name: str, options: str, *, stateless: bool = False, default: bool = True
 ) -> Deployment:
-    """Register the simulator as a deployment the way an operator does, with per-request
-    simulator options after the ``@`` of the deployment name."""
+    """Register the simulator as a deployment the way an operator does; the simulator gives
+    that deployment these options."""
     arguments = [
         "deployments",
         "add",
         f"--name={name}",
         f"--endpoint={simulator.url}",
         "--region=swedencentral",
-        f"--deployment=gpt-4.1@{options}",
+        f"--deployment={simulated_deployment(simulator.url, options)}",
         "--model=gpt-4.1",
         "--auth=api-key",
         "--api-key-env=SIMULATOR_API_KEY",
@@ -103,7 +120,7 @@ def unsaved_deployment(simulator: Service, options: str) -> Deployment:
         name="Parsing probe",
         endpoint=simulator.url,
         region="swedencentral",
-        deployment_name=f"gpt-4.1@{options}",
+        deployment_name=simulated_deployment(simulator.url, options),
         model="gpt-4.1",
         auth_mode=Deployment.AuthMode.API_KEY,
         api_key_env="SIMULATOR_API_KEY",

@@ -32,8 +32,8 @@ import httpx2
 import openai
 from websockets.asyncio.client import ClientConnection, connect
 
+from azure_sim.composing import compose_reply, seed_for, split_tokens
 from bench.harness import SIMULATOR_KEY, cookie_header, summary
-from chat.simulator.replies import compose_reply, seed_for, split_tokens
 
 DELTA_FRAME = re.compile(
     r'<span id="message-(\d+)-more" hx-swap-oob="beforeend">(.*?)</span>', re.S
@@ -77,9 +77,11 @@ class Pace:
         burst = f",burst={self.burst}" if self.burst != 1 else ""
         return f"ttft_ms={self.ttft_ms},tps={self.tps:g}{burst},echo"
 
-    @property
-    def model(self) -> str:
-        return f"gpt-4.1@{self.options}"
+    def model_on(self, simulator_url: str) -> str:
+        """The simulator deployment that streams at this pace (registered there)."""
+        from bench.data import simulated_deployment
+
+        return simulated_deployment(simulator_url, self.options)
 
     def seconds(self, tokens: int) -> float:
         return self.ttft_ms / 1000 + tokens / self.tps

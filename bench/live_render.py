@@ -43,7 +43,7 @@ class EscapedOnly:
 
 
 def replies(count: int) -> list[tuple[str, ...]]:
-    from chat.simulator.replies import compose_reply, split_tokens
+    from azure_sim.composing import compose_reply, split_tokens
 
     made = []
     for seed in range(count):

@@ -132,7 +132,7 @@ async def measure(
     results: dict[str, Any] = {}
     for level, pages in plan:
         relay = await asyncio.gather(*(RelayLane.open(app.url, page) for page in pages))
-        direct = [DirectLane(client, PACE.model) for _ in pages]
+        direct = [DirectLane(client, PACE.model_on(simulator.url)) for _ in pages]
         print(
             f"\n{level.conversations} concurrent conversations per path, "
             f"{level.reply_tokens}-token replies at {PACE.tps:g} deltas/s ...",

@@ -126,13 +126,15 @@ async def drive(
 ) -> Phase:
     # A client of its own: the simulator closes connections left idle between phases.
     async with sdk_client(simulator.url) as client:
-        return await _drive(target, conversations, client, meter, rng, profile)
+        model = PACE.model_on(simulator.url)
+        return await _drive(target, conversations, client, model, meter, rng, profile)
 
 
 async def _drive(
     target: Target,
     conversations: int,
     client: openai.AsyncOpenAI,
+    model: str,
     meter: Meter,
     rng: random.Random,
     profile: Profile | None,
@@ -149,7 +151,7 @@ async def _drive(
         for chain in itertools.count():
             if stop.is_set():
                 return
-            socket = await target.open(index) if relayed else DirectLane(client, PACE.model)
+            socket = await target.open(index) if relayed else DirectLane(client, model)
             try:
                 for position in range(TURNS_PER_SOCKET):
                     name = f"{tag}{socket.path}{index}x{chain}x{position}"
@@ -268,7 +270,7 @@ def main() -> None:
             pools = [deque(data.signed_in_pages(app, owned)) for owned in created]
             targets.append(app_target(app, pools))
         if "floor" in args.targets:
-            targets.append(floor_target(stack.start_floor(PACE.model)))
+            targets.append(floor_target(stack.start_floor(PACE.model_on(simulator.url))))
         freeze_heap()
         figures = asyncio.run(
             measure(targets, simulator, Meter(stack), args.levels, args.seed, args.profile),

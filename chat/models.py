@@ -68,8 +68,13 @@ class Deployment(models.Model):
     )
     region = models.CharField(max_length=32, choices=REGION_CHOICES)
     deployment_name = models.CharField(
-        # Azure allows 64 characters; the simulator takes options after an "@" as well.
-        max_length=200,
+        max_length=64,
+        validators=[
+            RegexValidator(
+                r"\A[A-Za-z0-9._-]+\Z",
+                "A deployment name on Azure has letters, digits, dots, dashes and underscores.",
+            )
+        ],
         help_text="The deployment's name on the resource; sent as the request's model.",
     )
     model = models.CharField(max_length=64, choices=MODEL_CHOICES)

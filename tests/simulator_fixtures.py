@@ -4,6 +4,7 @@ The simulator is real (uvicorn on 127.0.0.1, spoken to over HTTP by the official
 thing faked is Entra ID's token service (``fake_entra_credential``).
 """
 
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -12,10 +13,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from azure.core.credentials import AccessToken
 
+from azure_sim.defaults import SimulatorConfig
+from azure_sim.testing import FAST, SimulatorServer
 from chat import llm
 from chat.models import Deployment
-from chat.simulator.config import SimulatorConfig
-from chat.simulator.testing import FAST, SimulatorServer
 from tests.factories import DeploymentFactory
 
 SIMULATOR_KEY_ENV = "SIMULATOR_API_KEY"
@@ -89,10 +90,12 @@ def make_sim_deployment(
 ) -> Callable[..., Deployment]:
     """Build deployments on the simulator: ``make_sim_deployment(options="fault=cut")``.
 
-    ``options`` go into the deployment name after ``@`` (simulator options, added to the fast
-    ones); ``server`` picks another simulator; other keywords are Deployment fields.
+    ``options`` are the deployment's simulator options (added to the fast ones), set on the
+    simulator through its control API under the deployment's own name, a name Azure would
+    accept; ``server`` picks another simulator; other keywords are Deployment fields.
     """
     settings.ALLOW_LOOPBACK_ENDPOINTS = True
+    names = itertools.count(1)
 
     def make(
         *,
@@ -102,8 +105,10 @@ def make_sim_deployment(
         **fields: Any,
     ) -> Deployment:
         server = server or clean_simulator
-        all_options = ",".join(filter(None, (FAST_OPTIONS, options)))
-        fields.setdefault("deployment_name", f"{model}@{all_options}")
+        fields.setdefault("deployment_name", f"{model}-{next(names)}")
+        server.configure_deployment(
+            fields["deployment_name"], ",".join(filter(None, (FAST_OPTIONS, options)))
+        )
         fields.setdefault("api_key_env", SIMULATOR_KEY_ENV)
         deployment: Deployment = DeploymentFactory(endpoint=server.base_url, model=model, **fields)
         return deployment

@@ -6,9 +6,9 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
+from azure_sim.composing import split_tokens
+from azure_sim.testing import SimulatorServer
 from bench import floor
-from chat.simulator.replies import split_tokens
-from chat.simulator.testing import SimulatorServer
 
 
 def _ask(socket, text: str) -> tuple[list[str], bytes]:
@@ -25,7 +25,8 @@ def test_the_floor_forwards_each_text_delta_and_chains_the_socket(
     clean_simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLOOR_UPSTREAM", clean_simulator.openai_base_url)
-    monkeypatch.setenv("FLOOR_MODEL", "gpt-4.1@burst=3,echo")
+    clean_simulator.configure_deployment("gpt-4.1-floor", "burst=3,echo")
+    monkeypatch.setenv("FLOOR_MODEL", "gpt-4.1-floor")
     monkeypatch.setenv("SIMULATOR_API_KEY", clean_simulator.api_key)
     questions = ["The first question has a few more words than three.", "And a second one, please."]
 

@@ -9,9 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from azure_sim.testing import SimulatorServer
 from chat.failover import record_failure, record_success
 from chat.models import Conversation, Deployment, Message, StoredResponse
-from chat.simulator.testing import SimulatorServer
 from tests.chat.test_tasks import ledger_row
 from tests.factories import DeploymentFactory, UserFactory
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import User
+from azure_sim.testing import SimulatorServer
 from chat.models import Deployment, Message, StoredResponse
-from chat.simulator.testing import SimulatorServer
 from tests.chat.test_tasks import ledger_row, run_worker, store_remote
 from tests.factories import DeploymentFactory, UserFactory
 

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from azure_sim.testing import SimulatorServer
 from chat.models import Deployment
-from chat.simulator.testing import SimulatorServer
 from tests.factories import DeploymentFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,11 +9,11 @@ from typing import Any
 import openai
 import pytest
 
+from azure_sim.testing import SimulatorServer
 from chat import llm
 from chat.egress import EgressRefused, GuardedBackend, GuardedTransport, address_refusal, refusal_in
 from chat.llm import ErrorKind, Failed
 from chat.models import Deployment
-from chat.simulator.testing import SimulatorServer
 from chat.validators import validate_endpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)

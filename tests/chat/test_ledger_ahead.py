@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from azure_sim.testing import SimulatorServer
 from chat.ledger import ledger_queue_deletions
 from chat.models import Message, StoredResponse
-from chat.simulator.testing import SimulatorServer
 from tests.chat.sockets import connect, conversation_on, receive_until, send_payload, wait_for_reply
 from tests.chat.test_tasks import deletes_of, fast_ledger, run_worker, still_on_simulator
 from tests.factories import UserFactory

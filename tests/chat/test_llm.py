@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from azure_sim.testing import SimulatorServer
 from chat import llm
 from chat.llm import (
     Completed,
@@ -18,7 +19,6 @@ from chat.llm import (
     TextDelta,
 )
 from chat.models import Deployment
-from chat.simulator.testing import SimulatorServer
 from tests.simulator_fixtures import FAKE_ENTRA_TOKEN, SIMULATOR_KEY_ENV, FakeEntraCredential
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -325,7 +325,7 @@ async def test_failure_before_any_text_is_retried_with_a_new_start(
 async def test_closing_the_stream_early_leaves_the_client_usable(
     amake_sim_deployment: Callable[..., Awaitable[Deployment]],
 ) -> None:
-    deployment = await amake_sim_deployment(deployment_name="gpt-4.1@ttft_ms=0,tps=200,words=400")
+    deployment = await amake_sim_deployment(options="ttft_ms=0,tps=200,words=400")
     stream = llm.stream_reply(
         deployment, input="Hi", previous_response_id=None, instructions="", store=False
     )
@@ -504,7 +504,7 @@ async def test_request_timeout_bounds_the_whole_reply(
     amake_sim_deployment: Callable[..., Awaitable[Deployment]], settings: Any
 ) -> None:
     settings.LLM_REQUEST_TIMEOUT = 0.2
-    deployment = await amake_sim_deployment(deployment_name="gpt-4.1@ttft_ms=0,tps=40,words=200")
+    deployment = await amake_sim_deployment(options="ttft_ms=0,tps=40,words=200")
 
     events = await collect(deployment)
 
@@ -635,7 +635,8 @@ async def test_cancel_background_response(
     # Only background responses can be cancelled; the app never starts one, so make it here.
     async with llm.sdk_client(sim_deployment) as client:
         created = await client.responses.create(
-            model=sim_deployment.deployment_name.replace("tps=0", "tps=5"),
+            model=sim_deployment.deployment_name,
+            extra_headers={"x-simulator": "tps=5"},
             input="Write a long story.",
             background=True,
         )

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
+from azure_sim.testing import SimulatorServer
 from chat.models import Deployment, Message, StoredResponse
-from chat.simulator.testing import SimulatorServer
 from tests.chat.test_tasks import deletes_of, ledger_row, run_worker, store_remote
 from tests.factories import DeploymentFactory
 

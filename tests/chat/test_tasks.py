@@ -19,10 +19,10 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import User
+from azure_sim.testing import SimulatorServer
 from chat import llm
 from chat.ledger import ledger_queue_deletions, ledger_requeue_stuck
 from chat.models import Conversation, Deployment, Message, StoredResponse
-from chat.simulator.testing import SimulatorServer
 from chat.tasks import delete_stored_response
 from tests.factories import UserFactory
 from tests.simulator_fixtures import SIMULATOR_KEY_ENV

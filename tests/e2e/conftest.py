@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chat.simulator.testing import ThreadedServer
+from azure_sim.testing import ThreadedServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

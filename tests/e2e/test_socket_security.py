@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from azure_sim.testing import ThreadedServer
 from chat.models import Conversation, Message
-from chat.simulator.testing import ThreadedServer
 from tests.e2e.test_chat import sign_in
 from tests.factories import PASSWORD, UserFactory
 

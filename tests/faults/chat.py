@@ -17,7 +17,7 @@ import psycopg
 import requests
 from websockets.sync.client import ClientConnection, connect
 
-from chat.simulator.testing import SimulatorServer
+from azure_sim.testing import SimulatorServer
 from tests.faults.conftest import REPO, USERNAME, Process, app_env, sign_in
 
 SIMULATOR_KEY = "sim-key"  # the simulator's default key
@@ -32,13 +32,14 @@ def add_conversation(
     database_url: str, simulator: SimulatorServer, options: str, *, background_mode: bool = False
 ) -> int:
     """A simulator deployment with these options, and a conversation of USERNAME on it."""
+    simulator.configure_deployment("gpt-4.1-fault", options)
     env = app_env(database_url=database_url, redis_url="", **app_settings())
     code = f"""
 from accounts.models import User
 from chat.models import Conversation, Deployment
 deployment = Deployment.objects.create(
     name="Simulator", endpoint={simulator.base_url!r}, region="swedencentral",
-    deployment_name="gpt-4.1@{options}", model="gpt-4.1", auth_mode="api_key",
+    deployment_name="gpt-4.1-fault", model="gpt-4.1", auth_mode="api_key",
     api_key_env="SIMULATOR_API_KEY", is_default=True, background_mode={background_mode!r},
 )
 print(Conversation.objects.create(

@@ -10,7 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from chat.simulator.config import SimulatorConfig
+from azure_sim.defaults import SimulatorConfig
 from tests.faults.conftest import _answers, _listening, app_env, free_port, manage, wait_for
 
 QUEUE_DELETION = """

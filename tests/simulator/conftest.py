@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from chat.simulator.testing import SimulatorServer
+from azure_sim.testing import SimulatorServer
 
 
 @pytest.fixture(scope="session")

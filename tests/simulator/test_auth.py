@@ -3,9 +3,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from chat.simulator.app import ACCESS_DENIED, create_app
-from chat.simulator.config import SimulatorConfig
-from chat.simulator.testing import FAST, SimulatorServer
+from azure_sim.app import ACCESS_DENIED, create_app
+from azure_sim.defaults import SimulatorConfig
+from azure_sim.testing import FAST, SimulatorServer
 from tests.simulator_fixtures import FAKE_ENTRA_TOKEN
 
 AZURE_HEADERS = ("x-request-id", "apim-request-id", "x-ms-region", "x-ms-deployment-name")
@@ -109,8 +109,10 @@ def test_azure_headers_are_on_every_reply(server: SimulatorServer, path: str) ->
     assert set(response.json()["error"]) == {"code", "message", "param", "type"}
 
 
-def test_deployment_header_names_the_deployment_without_its_options(client: OpenAI) -> None:
-    raw = client.responses.with_raw_response.create(model="gpt-4.1@words=5", input="Hi")
+def test_deployment_header_names_the_deployment(client: OpenAI) -> None:
+    raw = client.responses.with_raw_response.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "words=5"}, input="Hi"
+    )
 
     assert raw.headers["x-ms-deployment-name"] == "gpt-4.1"
     assert raw.headers["x-request-id"] != raw.headers["apim-request-id"]

@@ -8,7 +8,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from chat.simulator.testing import SimulatorServer
+from azure_sim.testing import SimulatorServer
 
 
 def _text(events: list[object]) -> str:
@@ -31,7 +31,11 @@ def _wait_for_status(client: OpenAI, response_id: str) -> str:
 def test_a_background_stream_is_numbered_and_ends_completed(client: OpenAI) -> None:
     events: list[Any] = list(
         client.responses.create(
-            model="gpt-4.1@ttft_ms=0,tps=0", input="Hello", background=True, stream=True
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "ttft_ms=0,tps=0"},
+            input="Hello",
+            background=True,
+            stream=True,
         )
     )
 
@@ -48,7 +52,11 @@ def test_a_background_stream_is_numbered_and_ends_completed(client: OpenAI) -> N
 
 def test_a_background_response_goes_on_after_its_client_leaves(client: OpenAI) -> None:
     stream = client.responses.create(
-        model="gpt-4.1@ttft_ms=0,tps=400", input="Hello", background=True, stream=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "ttft_ms=0,tps=400"},
+        input="Hello",
+        background=True,
+        stream=True,
     )
     seen: list[Any] = []
     for event in stream:
@@ -68,7 +76,8 @@ def test_a_background_response_goes_on_after_its_client_leaves(client: OpenAI) -
 
 def test_a_cut_line_loses_nothing_when_the_stream_is_resumed(client: OpenAI) -> None:
     stream = client.responses.create(
-        model="gpt-4.1@ttft_ms=0,tps=2000",
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "ttft_ms=0,tps=2000"},
         input="[[sim fault=cut after=4]] Hello",
         background=True,
         stream=True,
@@ -91,7 +100,11 @@ def test_a_cut_line_loses_nothing_when_the_stream_is_resumed(client: OpenAI) -> 
 
 def test_a_replay_follows_the_live_events_until_the_end(client: OpenAI) -> None:
     stream = client.responses.create(
-        model="gpt-4.1@ttft_ms=0,tps=300", input="Hello", background=True, stream=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "ttft_ms=0,tps=300"},
+        input="Hello",
+        background=True,
+        stream=True,
     )
     created: Any = next(iter(stream))
     stream.close()
@@ -107,7 +120,11 @@ def test_a_replay_follows_the_live_events_until_the_end(client: OpenAI) -> None:
 
 def test_cancel_stops_a_background_stream(client: OpenAI, server: SimulatorServer) -> None:
     stream = client.responses.create(
-        model="gpt-4.1@ttft_ms=0,tps=50", input="Hello", background=True, stream=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "ttft_ms=0,tps=50"},
+        input="Hello",
+        background=True,
+        stream=True,
     )
     seen: list[Any] = []
     for event in stream:

@@ -31,8 +31,8 @@ def test_serves_the_responses_api() -> None:
         base_url = line.split("running on ")[1].split()[0]
         response = httpx2.post(
             f"{base_url}/openai/v1/responses",
-            json={"model": "gpt-4.1@words=5", "input": "Hi"},
-            headers={"api-key": "sim-key"},
+            json={"model": "gpt-4.1", "input": "Hi"},
+            headers={"api-key": "sim-key", "x-simulator": "words=5"},
         )
     finally:
         process.terminate()

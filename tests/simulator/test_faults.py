@@ -11,8 +11,8 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from chat.simulator.config import SimulatorConfig
-from chat.simulator.testing import SimulatorServer
+from azure_sim.defaults import SimulatorConfig
+from azure_sim.testing import SimulatorServer
 
 
 def _deltas(events: list[ResponseStreamEvent]) -> list[ResponseTextDeltaEvent]:
@@ -21,7 +21,11 @@ def _deltas(events: list[ResponseStreamEvent]) -> list[ResponseTextDeltaEvent]:
 
 def test_rate_limit_is_azures_429_with_retry_after_headers(client: OpenAI) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
-        client.responses.create(model="gpt-4.1@fault=rate_limit,retry_after_ms=2500", input="Hi")
+        client.responses.create(
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=rate_limit,retry_after_ms=2500"},
+            input="Hi",
+        )
 
     error = caught.value
     assert error.code == "429"
@@ -75,7 +79,9 @@ def test_server_error_is_a_500(client: OpenAI) -> None:
 
 def test_unavailable_is_a_503(client: OpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
-        client.responses.create(model="gpt-4.1@fault=unavailable", input="Hi")
+        client.responses.create(
+            model="gpt-4.1", extra_headers={"x-simulator": "fault=unavailable"}, input="Hi"
+        )
 
     assert caught.value.status_code == 503
 
@@ -83,7 +89,10 @@ def test_unavailable_is_a_503(client: OpenAI) -> None:
 def test_stall_stops_sending_and_keeps_the_connection_open(client: OpenAI) -> None:
     received: list[ResponseStreamEvent] = []
     stream = client.with_options(timeout=0.3).responses.create(
-        model="gpt-4.1@fault=stall,after=3", input="Hi", stream=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "fault=stall,after=3"},
+        input="Hi",
+        stream=True,
     )
 
     with pytest.raises(openai.APITimeoutError):
@@ -95,7 +104,9 @@ def test_stall_stops_sending_and_keeps_the_connection_open(client: OpenAI) -> No
 
 def test_cut_drops_the_stream_without_a_terminal_event(client: OpenAI) -> None:
     received: list[ResponseStreamEvent] = []
-    stream = client.responses.create(model="gpt-4.1@fault=cut,after=4", input="Hi", stream=True)
+    stream = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "fault=cut,after=4"}, input="Hi", stream=True
+    )
 
     with pytest.raises(openai.APIConnectionError):
         received.extend(stream)
@@ -106,7 +117,9 @@ def test_cut_drops_the_stream_without_a_terminal_event(client: OpenAI) -> None:
 
 def test_a_cut_stream_is_stored_incomplete_with_the_text_sent(client: OpenAI) -> None:
     received: list[ResponseStreamEvent] = []
-    stream = client.responses.create(model="gpt-4.1@fault=cut,after=3", input="Hi", stream=True)
+    stream = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "fault=cut,after=3"}, input="Hi", stream=True
+    )
     with pytest.raises(openai.APIConnectionError):
         received.extend(stream)
 
@@ -118,13 +131,17 @@ def test_a_cut_stream_is_stored_incomplete_with_the_text_sent(client: OpenAI) ->
 
 def test_cut_drops_a_non_streaming_reply(client: OpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
-        client.responses.create(model="gpt-4.1@fault=cut", input="Hi")
+        client.responses.create(
+            model="gpt-4.1", extra_headers={"x-simulator": "fault=cut"}, input="Hi"
+        )
 
 
 def test_prompt_content_filter_is_azures_400(client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(
-            model="gpt-4.1@fault=content_filter_prompt,category=violence", input="Hi"
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=content_filter_prompt,category=violence"},
+            input="Hi",
         )
 
     error = caught.value
@@ -141,7 +158,10 @@ def test_prompt_content_filter_is_azures_400(client: OpenAI) -> None:
 def test_output_content_filter_ends_the_stream_incomplete(client: OpenAI) -> None:
     events = list(
         client.responses.create(
-            model="gpt-4.1@fault=content_filter_output,after=6", input="Hi", stream=True
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=content_filter_output,after=6"},
+            input="Hi",
+            stream=True,
         )
     )
 
@@ -159,7 +179,12 @@ def test_output_content_filter_ends_the_stream_incomplete(client: OpenAI) -> Non
 
 def test_failed_sends_response_failed(client: OpenAI) -> None:
     events = list(
-        client.responses.create(model="gpt-4.1@fault=failed,after=2", input="Hi", stream=True)
+        client.responses.create(
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=failed,after=2"},
+            input="Hi",
+            stream=True,
+        )
     )
 
     failed = events[-1]
@@ -172,7 +197,12 @@ def test_failed_sends_response_failed(client: OpenAI) -> None:
 
 def test_error_event_has_the_flat_shape(client: OpenAI) -> None:
     events = list(
-        client.responses.create(model="gpt-4.1@fault=error_event,after=1", input="Hi", stream=True)
+        client.responses.create(
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=error_event,after=1"},
+            input="Hi",
+            stream=True,
+        )
     )
 
     error = events[-1]
@@ -185,7 +215,10 @@ def test_error_event_has_the_flat_shape(client: OpenAI) -> None:
 def test_nested_error_event_makes_the_sdk_raise(client: OpenAI) -> None:
     received: list[ResponseStreamEvent] = []
     stream = client.responses.create(
-        model="gpt-4.1@fault=error_event_nested,after=2", input="Hi", stream=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "fault=error_event_nested,after=2"},
+        input="Hi",
+        stream=True,
     )
 
     with pytest.raises(openai.APIError) as caught:
@@ -202,7 +235,9 @@ def test_nested_error_event_makes_the_sdk_raise(client: OpenAI) -> None:
 
 def test_error_event_without_streaming_is_a_500(client: OpenAI) -> None:
     with pytest.raises(openai.InternalServerError):
-        client.responses.create(model="gpt-4.1@fault=error_event", input="Hi")
+        client.responses.create(
+            model="gpt-4.1", extra_headers={"x-simulator": "fault=error_event"}, input="Hi"
+        )
 
 
 def test_forget_loses_the_previous_response(client: OpenAI) -> None:
@@ -210,7 +245,10 @@ def test_forget_loses_the_previous_response(client: OpenAI) -> None:
 
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(
-            model="gpt-4.1@fault=forget", input="Next", previous_response_id=first.id
+            model="gpt-4.1",
+            extra_headers={"x-simulator": "fault=forget"},
+            input="Next",
+            previous_response_id=first.id,
         )
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(first.id, extra_headers={"x-simulator": "fault=forget"})
@@ -234,7 +272,9 @@ def test_previous_response_not_found_status_is_configurable() -> None:
 
 def test_context_too_long(client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="gpt-4.1@fault=context_too_long", input="Hi")
+        client.responses.create(
+            model="gpt-4.1", extra_headers={"x-simulator": "fault=context_too_long"}, input="Hi"
+        )
 
     assert caught.value.code == "context_length_exceeded"
 
@@ -267,7 +307,9 @@ def test_programmed_retrieve_stall(client: OpenAI, server: SimulatorServer) -> N
 
 
 def test_background_failure_is_seen_when_polling(client: OpenAI) -> None:
-    created = client.responses.create(model="gpt-4.1@fault=failed", input="Hi", background=True)
+    created = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "fault=failed"}, input="Hi", background=True
+    )
 
     for _ in range(100):
         retrieved = client.responses.retrieve(created.id)

@@ -3,7 +3,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from chat.simulator.testing import SimulatorError, SimulatorServer
+from azure_sim.testing import SimulatorError, SimulatorServer
 
 HOSTILE_MARKDOWN = (
     "# Title\n\n<script>alert('x')</script>\n\n"
@@ -44,18 +44,21 @@ def test_only_the_newest_user_text_carries_directives(client: OpenAI) -> None:
     assert _words(response.output_text) == 5
 
 
-def test_options_are_layered_model_then_header_then_directive(client: OpenAI) -> None:
-    from_model = client.responses.create(model="gpt-4.1@words=10", input="Hi")
+def test_options_are_layered_deployment_then_header_then_directive(
+    client: OpenAI, server: SimulatorServer
+) -> None:
+    server.configure_deployment("gpt-4.1-ten", "words=10")
+    from_deployment = client.responses.create(model="gpt-4.1-ten", input="Hi")
     from_header = client.responses.create(
-        model="gpt-4.1@words=10", input="Hi", extra_headers={"x-simulator": "words=20"}
+        model="gpt-4.1-ten", input="Hi", extra_headers={"x-simulator": "words=20"}
     )
     from_directive = client.responses.create(
-        model="gpt-4.1@words=10",
+        model="gpt-4.1-ten",
         input="Hi [[sim words=30]]",
         extra_headers={"x-simulator": "words=20;echo=false"},
     )
 
-    assert [_words(r.output_text) for r in (from_model, from_header, from_directive)] == [
+    assert [_words(r.output_text) for r in (from_deployment, from_header, from_directive)] == [
         10,
         20,
         30,
@@ -73,24 +76,26 @@ def test_replies_are_deterministic_for_the_same_text(client: OpenAI) -> None:
 
 
 def test_words_sets_the_reply_length(client: OpenAI) -> None:
-    response = client.responses.create(model="gpt-4.1@words=600", input="Hi")
+    response = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "words=600"}, input="Hi"
+    )
 
     assert 600 <= _words(response.output_text) < 700
 
 
 @pytest.mark.parametrize(
-    ("model", "expected"),
+    ("options", "expected"),
     [
-        ("gpt-4.1@colour=blue", "unknown simulator option 'colour'"),
-        ("gpt-4.1@fault=explode", "unknown fault 'explode'"),
-        ("gpt-4.1@tps=fast", "expected a number"),
-        ("gpt-4.1@burst=0", "expected a number from 1"),
-        ("gpt-4.1@category=rude", "unknown content filter category"),
+        ("colour=blue", "unknown simulator option 'colour'"),
+        ("fault=explode", "unknown fault 'explode'"),
+        ("tps=fast", "expected a number"),
+        ("burst=0", "expected a number from 1"),
+        ("category=rude", "unknown content filter category"),
     ],
 )
-def test_bad_options_are_refused(client: OpenAI, model: str, expected: str) -> None:
+def test_bad_options_are_refused(client: OpenAI, options: str, expected: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model=model, input="Hi")
+        client.responses.create(model="gpt-4.1", input="Hi", extra_headers={"x-simulator": options})
 
     assert caught.value.code == "invalid_simulator_option"
     assert expected in caught.value.message
@@ -169,3 +174,16 @@ def test_names_that_cannot_be_deployments_are_not_found(client: OpenAI, model: s
         client.responses.create(model=model, input="Hi")
 
     assert caught.value.code == "DeploymentNotFound"
+
+
+def test_a_deployment_name_azure_would_refuse_is_not_found(client: OpenAI) -> None:
+    """Options travel in the x-simulator header, a [[sim]] directive or the deployment's own
+    settings; never in its name."""
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(model="gpt-4.1@words=5", input="Hi")
+    assert caught.value.code == "DeploymentNotFound"
+
+
+def test_a_deployments_options_are_checked_when_set(server: SimulatorServer) -> None:
+    with pytest.raises(SimulatorError, match="unknown simulator option"):
+        server.configure_deployment("gpt-4.1-odd", "colour=blue")

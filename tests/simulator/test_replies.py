@@ -2,8 +2,7 @@ import re
 
 import pytest
 
-from chat.simulator.options import extract_directives, parse_option_text, split_model
-from chat.simulator.replies import (
+from azure_sim.composing import (
     compose_reply,
     count_tokens,
     is_reasoning_model,
@@ -11,6 +10,7 @@ from chat.simulator.replies import (
     seed_for,
     split_tokens,
 )
+from azure_sim.options import extract_directives, parse_option_text
 
 SAMPLES = [
     "",
@@ -74,8 +74,6 @@ def test_option_text_parsing() -> None:
         "fault": "rate_limit",
         "echo": "true",
     }
-    assert split_model("gpt-4.1@tps=0,burst=3") == ("gpt-4.1", "tps=0,burst=3")
-    assert split_model("gpt-4.1") == ("gpt-4.1", "")
 
 
 def test_later_directives_win_and_all_are_removed() -> None:

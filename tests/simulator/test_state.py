@@ -6,8 +6,8 @@ import pytest
 from openai import OpenAI
 from openai.types.responses import ResponseOutputMessage
 
-from chat.simulator.replies import count_tokens
-from chat.simulator.testing import SimulatorServer
+from azure_sim.composing import count_tokens
+from azure_sim.testing import SimulatorServer
 
 
 def test_non_streaming_create_then_retrieve(client: OpenAI) -> None:
@@ -69,7 +69,10 @@ def test_expired_response_is_gone(client: OpenAI, server: SimulatorServer) -> No
 def test_chain_continues_from_the_stored_context(client: OpenAI) -> None:
     first = client.responses.create(model="gpt-4.1", input="My name is Ada.")
     second = client.responses.create(
-        model="gpt-4.1@recall", input="What is my name?", previous_response_id=first.id
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "recall"},
+        input="What is my name?",
+        previous_response_id=first.id,
     )
 
     assert second.previous_response_id == first.id
@@ -88,10 +91,14 @@ def test_instructions_are_not_inherited_through_the_chain(client: OpenAI) -> Non
         model="gpt-4.1", input="Hello", instructions="Answer in French."
     )
     second = client.responses.create(
-        model="gpt-4.1@recall", input="Again", previous_response_id=first.id
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "recall"},
+        input="Again",
+        previous_response_id=first.id,
     )
     third = client.responses.create(
-        model="gpt-4.1@recall",
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "recall"},
         input="Once more",
         previous_response_id=second.id,
         instructions="Answer in Danish.",
@@ -160,7 +167,10 @@ def _wait_until_done(client: OpenAI, response_id: str) -> list[str]:
 
 def test_background_response_is_polled_to_completion(client: OpenAI) -> None:
     created = client.responses.create(
-        model="gpt-4.1@ttft_ms=100,tps=2000", input="Hello", background=True
+        model="gpt-4.1",
+        extra_headers={"x-simulator": "ttft_ms=100,tps=2000"},
+        input="Hello",
+        background=True,
     )
 
     statuses = _wait_until_done(client, created.id)
@@ -173,7 +183,9 @@ def test_background_response_is_polled_to_completion(client: OpenAI) -> None:
 
 
 def test_background_response_can_be_cancelled(client: OpenAI) -> None:
-    created = client.responses.create(model="gpt-4.1@tps=50", input="Hello", background=True)
+    created = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "tps=50"}, input="Hello", background=True
+    )
 
     cancelled = client.responses.cancel(created.id)
 
@@ -190,7 +202,9 @@ def test_only_background_responses_can_be_cancelled(client: OpenAI) -> None:
 
 
 def test_background_stream_is_replayed_after_a_sequence_number(client: OpenAI) -> None:
-    created = client.responses.create(model="gpt-4.1@tps=3000", input="Hello", background=True)
+    created = client.responses.create(
+        model="gpt-4.1", extra_headers={"x-simulator": "tps=3000"}, input="Hello", background=True
+    )
 
     replay = list(client.responses.retrieve(created.id, stream=True, starting_after=4))
 

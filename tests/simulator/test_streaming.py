@@ -10,8 +10,8 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
-from chat.simulator.replies import count_tokens
-from chat.simulator.testing import SimulatorServer
+from azure_sim.composing import count_tokens
+from azure_sim.testing import SimulatorServer
 
 STREAM_EVENT_CLASSES = get_args(get_args(ResponseStreamEvent)[0])
 
@@ -180,7 +180,11 @@ def test_chat_models_do_not_reason(client: OpenAI) -> None:
 
 
 def test_burst_sends_several_tokens_per_delta(client: OpenAI) -> None:
-    events = list(client.responses.create(model="gpt-4.1@burst=5", input="Hello", stream=True))
+    events = list(
+        client.responses.create(
+            model="gpt-4.1", extra_headers={"x-simulator": "burst=5"}, input="Hello", stream=True
+        )
+    )
 
     response = _check_stream(events)
 

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from azure_sim.defaults import SimulatorConfig
 from chat.forms_admin import save_deployment
 from chat.models import Deployment
-from chat.simulator.config import SimulatorConfig
 from chat.validators import is_loopback_endpoint
 
 SIMULATOR_DEPLOYMENT_NAME = "Local simulator"

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.simulator import SimulatorConfig, create_app
+from azure_sim import SimulatorConfig, create_app
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULTS = SimulatorConfig()

@@ -2,7 +2,7 @@
 and benchmarks. See docs/simulator.md for choosing its behaviour per request.
 """
 
-from chat.simulator.app import Simulator, create_app
-from chat.simulator.config import SimulatorConfig
+from azure_sim.app import Simulator, create_app
+from azure_sim.defaults import SimulatorConfig
 
 __all__ = ["Simulator", "SimulatorConfig", "create_app"]

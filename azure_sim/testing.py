@@ -17,8 +17,8 @@ from typing import Any, Literal, Self
 
 import uvicorn
 
-from chat.simulator.app import create_app
-from chat.simulator.config import SimulatorConfig
+from azure_sim.app import create_app
+from azure_sim.defaults import SimulatorConfig
 
 # Tests want answers at once: no time to first token, no pacing.
 FAST = SimulatorConfig(ttft_ms=0, tps=0)
@@ -120,6 +120,10 @@ class SimulatorServer(ThreadedServer):
         programmed: dict[str, Any] = self._call("POST", "/_simulator/faults", spec)
         return programmed
 
+    def configure_deployment(self, name: str, options: str) -> None:
+        """Give deployment ``name`` these options (``"tps=0,words=5"``) for every request."""
+        self._call("PUT", f"/_simulator/deployments/{name}", {"options": options})
+
     def requests(self, op: str | None = None) -> list[dict[str, Any]]:
         """The requests received, oldest first; ``op`` is create, retrieve, delete, cancel or
         input_items."""
@@ -127,7 +131,8 @@ class SimulatorServer(ThreadedServer):
         return list(self._call("GET", path)["data"])
 
     def reset(self) -> None:
-        """Forget stored responses, programmed faults and the request log."""
+        """Forget stored responses, programmed faults and the request log (deployments keep
+        their options, as a resource keeps its deployments)."""
         self._call("POST", "/_simulator/reset", {})
 
     def expire(self, response_id: str) -> None:

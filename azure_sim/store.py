@@ -6,7 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat.simulator.replies import ReplyPlan, count_tokens
+from azure_sim.composing import ReplyPlan, count_tokens
 
 RUNNING = frozenset({"queued", "in_progress"})
 
@@ -26,7 +26,7 @@ class Signal:
 
 
 @dataclass(slots=True, eq=False)
-class StoredResponse:
+class KeptResponse:
     id: str
     deployment: str
     created_at: int
@@ -101,14 +101,14 @@ class ResponseStore:
 
     def __init__(self, *, limit: int) -> None:
         self._limit = limit
-        self._responses: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._responses: OrderedDict[str, KeptResponse] = OrderedDict()
 
-    def add(self, response: StoredResponse) -> None:
+    def add(self, response: KeptResponse) -> None:
         self._responses[response.id] = response
         while len(self._responses) > self._limit:
             self._responses.popitem(last=False)
 
-    def find(self, response_id: str) -> StoredResponse | None:
+    def find(self, response_id: str) -> KeptResponse | None:
         """The stored response, unless it never was, was deleted or has expired."""
         response = self._responses.get(response_id)
         if response is None:
@@ -118,7 +118,7 @@ class ResponseStore:
             return None
         return response
 
-    def remove(self, response_id: str) -> StoredResponse | None:
+    def remove(self, response_id: str) -> KeptResponse | None:
         response = self.find(response_id)
         if response is not None:
             del self._responses[response_id]

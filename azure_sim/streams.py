@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chat.simulator.objects import (
+from azure_sim.composing import stream_tokens
+from azure_sim.objects import (
     message_item,
     output_text_part,
     reasoning_item,
     response_object,
     summary_part,
 )
-from chat.simulator.options import GENERATION_FAULTS, Fault, Options
-from chat.simulator.replies import stream_tokens
-from chat.simulator.store import StoredResponse
+from azure_sim.options import GENERATION_FAULTS, Fault, Options
+from azure_sim.store import KeptResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ def _chunks(tokens: tuple[str, ...], size: int) -> list[str]:
 
 
 def _reasoning_events(
-    response: StoredResponse, encoder: Encoder, pacer: Pacer, options: Options
+    response: KeptResponse, encoder: Encoder, pacer: Pacer, options: Options
 ) -> Iterator[Step]:
     plan = response.plan
     item_id = response.reasoning_id
@@ -131,7 +131,7 @@ _STREAM_ERROR = {
 _STREAM_FAULTS = GENERATION_FAULTS | {Fault.STALL, Fault.CUT}
 
 
-def _fault_events(response: StoredResponse, encoder: Encoder, options: Options) -> Iterator[Step]:
+def _fault_events(response: KeptResponse, encoder: Encoder, options: Options) -> Iterator[Step]:
     """End the stream the way ``options.fault`` asks, after some text was sent."""
     match options.fault:
         case Fault.STALL:
@@ -160,7 +160,7 @@ def _fault_events(response: StoredResponse, encoder: Encoder, options: Options) 
             yield encoder.event("error", error=_STREAM_ERROR)
 
 
-def response_events(response: StoredResponse, options: Options, *, start: float) -> Iterator[Step]:
+def response_events(response: KeptResponse, options: Options, *, start: float) -> Iterator[Step]:
     """Every step of ``response``'s stream, from ``response.created`` to its terminal event."""
     encoder = Encoder()
     pacer = Pacer(start, options)

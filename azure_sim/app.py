@@ -13,10 +13,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from chat.simulator.config import SimulatorConfig
-from chat.simulator.control import FaultBook, RequestLog
-from chat.simulator.events import DROP, HOLD, Step, Wait, response_events
-from chat.simulator.http import (
+from azure_sim.asgi_http import (
     DisconnectWatcher,
     HTTPError,
     Receive,
@@ -26,30 +23,7 @@ from chat.simulator.http import (
     Send,
     read_request,
 )
-from chat.simulator.inputs import (
-    attachment_markers,
-    input_items,
-    instructions_text,
-    message_texts,
-    newest_user_text,
-)
-from chat.simulator.objects import (
-    content_filter_results,
-    deleted_object,
-    item_list,
-    new_id,
-    response_object,
-)
-from chat.simulator.options import (
-    Fault,
-    OptionError,
-    Options,
-    apply_options,
-    extract_directives,
-    parse_option_text,
-    split_model,
-)
-from chat.simulator.replies import (
+from azure_sim.composing import (
     compose_reply,
     count_tokens,
     is_reasoning_model,
@@ -57,7 +31,32 @@ from chat.simulator.replies import (
     recall_reply,
     seed_for,
 )
-from chat.simulator.store import ResponseStore, StoredResponse
+from azure_sim.control import FaultBook, RequestLog
+from azure_sim.defaults import SimulatorConfig
+from azure_sim.inputs import (
+    attachment_markers,
+    input_items,
+    instructions_text,
+    message_texts,
+    newest_user_text,
+)
+from azure_sim.objects import (
+    content_filter_results,
+    deleted_object,
+    item_list,
+    new_id,
+    response_object,
+)
+from azure_sim.options import (
+    Fault,
+    OptionError,
+    Options,
+    apply_options,
+    extract_directives,
+    parse_option_text,
+)
+from azure_sim.store import KeptResponse, ResponseStore
+from azure_sim.streams import DROP, HOLD, Step, Wait, response_events
 
 _RESPONSES_PATH = re.compile(
     r"^/openai/v1/responses(?:/(?P<id>[^/]+)(?P<action>/cancel|/input_items)?)?/?$"
@@ -220,6 +219,9 @@ class Simulator:
         self.store = ResponseStore(limit=config.max_stored_responses)
         self.faults = FaultBook()
         self.log = RequestLog(size=config.request_log_size)
+        # Per-deployment options, set through the control API as an administrator sets up a
+        # deployment on Azure: the deployment's name stays a name Azure would accept.
+        self.deployment_options: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -342,7 +344,7 @@ class Simulator:
                 "Missing required parameter: 'model'.",
                 param="model",
             )
-        deployment, model_options = split_model(model)
+        deployment = model
         if not _DEPLOYMENT_NAME.fullmatch(deployment):
             raise HTTPError(
                 404,
@@ -360,11 +362,11 @@ class Simulator:
             op="create",
             deployment=deployment,
             layers=[
-                ("the deployment name", parse_option_text(model_options)),
+                ("the deployment's options", self.deployment_options.get(deployment, {})),
                 ("the x-simulator header", parse_option_text(header)),
                 ("a [[sim]] directive", directive),
             ],
-            repeat_key=("create", model, header, user_text),
+            repeat_key=("create", deployment, header, user_text),
         )
         if (error := _fault_error(options, "create")) is not None:
             raise error
@@ -386,7 +388,7 @@ class Simulator:
         else:
             await self._respond_when_done(reply, response, options, receive)
 
-    def _previous(self, previous_id: Any, options: Options) -> StoredResponse | None:
+    def _previous(self, previous_id: Any, options: Options) -> KeptResponse | None:
         if previous_id is None:
             return None
         if not isinstance(previous_id, str):
@@ -408,7 +410,7 @@ class Simulator:
 
     def _new_response(
         self, body: dict[str, Any], deployment: str, items: list[dict[str, Any]], options: Options
-    ) -> StoredResponse:
+    ) -> KeptResponse:
         _optional(body, "stream", bool, False)
         background = _optional(body, "background", bool, False)
         store = _optional(body, "store", bool, True)
@@ -441,7 +443,7 @@ class Simulator:
             max_output_tokens=max_output_tokens,
         )
         now = time.time()
-        return StoredResponse(
+        return KeptResponse(
             id=new_id("resp"),
             deployment=deployment,
             created_at=int(now),
@@ -508,7 +510,7 @@ class Simulator:
         return reply
 
     async def _stream(
-        self, reply: Reply, response: StoredResponse, options: Options, receive: Receive
+        self, reply: Reply, response: KeptResponse, options: Options, receive: Receive
     ) -> None:
         watcher = DisconnectWatcher(receive)
         await reply.start_stream()
@@ -550,7 +552,7 @@ class Simulator:
         return False
 
     async def _respond_when_done(
-        self, reply: Reply, response: StoredResponse, options: Options, receive: Receive
+        self, reply: Reply, response: KeptResponse, options: Options, receive: Receive
     ) -> None:
         watcher = DisconnectWatcher(receive)
         try:
@@ -569,7 +571,7 @@ class Simulator:
         else:
             await reply.json(200, response_object(response))
 
-    def _start_background(self, response: StoredResponse, options: Options) -> None:
+    def _start_background(self, response: KeptResponse, options: Options) -> None:
         response.events = []
         task = asyncio.create_task(self._run_background(response, options))
         response.task = task
@@ -577,7 +579,7 @@ class Simulator:
         task.add_done_callback(self._background.discard)
 
     @staticmethod
-    async def _run_background(response: StoredResponse, options: Options) -> None:
+    async def _run_background(response: KeptResponse, options: Options) -> None:
         events = response.events
         assert events is not None
         try:
@@ -637,7 +639,7 @@ class Simulator:
         await watcher.gone.wait()
 
     async def _retrieve(
-        self, request: Request, reply: Reply, response: StoredResponse, receive: Receive
+        self, request: Request, reply: Reply, response: KeptResponse, receive: Receive
     ) -> None:
         if (request.query_value("stream") or "").lower() != "true":
             await reply.json(200, response_object(response))
@@ -660,7 +662,7 @@ class Simulator:
     @staticmethod
     async def _replay(
         reply: Reply,
-        response: StoredResponse,
+        response: KeptResponse,
         starting_after: int,
         receive: Receive,
         *,
@@ -697,7 +699,7 @@ class Simulator:
         finally:
             watcher.stop()
 
-    def _delete(self, response: StoredResponse) -> None:
+    def _delete(self, response: KeptResponse) -> None:
         self.store.remove(response.id)
         if response.task is not None:
             response.task.cancel()
@@ -705,7 +707,7 @@ class Simulator:
             response.finish("cancelled")
 
     @staticmethod
-    def _cancel(response: StoredResponse) -> StoredResponse:
+    def _cancel(response: KeptResponse) -> KeptResponse:
         if not response.background:
             raise HTTPError(
                 400,
@@ -719,7 +721,7 @@ class Simulator:
         return response
 
     @staticmethod
-    def _input_items(request: Request, response: StoredResponse) -> dict[str, Any]:
+    def _input_items(request: Request, response: KeptResponse) -> dict[str, Any]:
         order = request.query_value("order") or "desc"
         if order not in ("asc", "desc"):
             raise HTTPError(400, "invalid_value", "order must be asc or desc.", param="order")
@@ -754,6 +756,14 @@ class Simulator:
                 await reply.json(200, {"data": self.faults.pending()})
             case ("GET", "/_simulator/requests"):
                 await reply.json(200, {"data": self.log.entries(request.query_value("op"))})
+            case ("PUT", path) if path.startswith("/_simulator/deployments/"):
+                name = path.removeprefix("/_simulator/deployments/")
+                if not _DEPLOYMENT_NAME.fullmatch(name):
+                    raise HTTPError(400, "invalid_value", f"{name!r} is not a deployment name.")
+                raw = parse_option_text(str(request.json_object().get("options", "")))
+                apply_options(Options.from_config(self.config), raw, source="the deployment")
+                self.deployment_options[name] = raw
+                await reply.json(200, {"deployment": name, "options": raw})
             case ("POST", "/_simulator/reset"):
                 self.reset()
                 await reply.json(200, {"reset": True})
@@ -766,6 +776,7 @@ class Simulator:
                 raise HTTPError(404, "404", "Resource not found", error_type=None)
 
     def reset(self) -> None:
+        # Deployments' options stay: they are the resource's set-up, not its state.
         self._cancel_background()
         self.store.clear()
         self.faults.clear()

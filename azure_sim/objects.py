@@ -7,7 +7,7 @@ import json
 import secrets
 from typing import Any
 
-from chat.simulator.store import StoredResponse
+from azure_sim.store import KeptResponse
 
 
 def new_id(prefix: str) -> str:
@@ -62,7 +62,7 @@ def reasoning_item(item_id: str, summary: str | None, *, encrypted: bool) -> dic
     return item
 
 
-def usage(response: StoredResponse) -> dict[str, Any]:
+def usage(response: KeptResponse) -> dict[str, Any]:
     return {
         "input_tokens": response.input_tokens,
         "input_tokens_details": {"cached_tokens": response.prefix_tokens, "cache_write_tokens": 0},
@@ -72,14 +72,14 @@ def usage(response: StoredResponse) -> dict[str, Any]:
     }
 
 
-def _item_status(response: StoredResponse, index: int) -> str:
+def _item_status(response: KeptResponse, index: int) -> str:
     """Items finish in order; an item left unfinished by a finished response is incomplete."""
     if index < response.items_done:
         return "completed"
     return "in_progress" if response.running else "incomplete"
 
 
-def output_items(response: StoredResponse) -> list[dict[str, Any]]:
+def output_items(response: KeptResponse) -> list[dict[str, Any]]:
     """The output items announced so far, with the text generated so far."""
     items: list[dict[str, Any]] = []
     plan = response.plan
@@ -106,7 +106,7 @@ def content_filter_results(category: str) -> dict[str, Any]:
     return results
 
 
-def response_object(response: StoredResponse) -> dict[str, Any]:
+def response_object(response: KeptResponse) -> dict[str, Any]:
     params = response.params
     body: dict[str, Any] = {
         "id": response.id,

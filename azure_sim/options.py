@@ -1,7 +1,9 @@
 """Per-request behaviour, chosen with ``key=value`` options.
 
-Options are layered, each layer overriding the one before: the server's defaults, the deployment
-name after an ``@`` (``gpt-4.1@tps=0,fault=rate_limit``), the ``x-simulator`` request header
+Options are layered, each layer overriding the one before: the server's defaults, the
+deployment's own options (set through the control API: ``PUT /_simulator/deployments/<name>``
+with ``{"options": "tps=0,fault=rate_limit"}``; a deployment's name stays a name Azure would
+accept), the ``x-simulator`` request header
 (``ttft_ms=0;fault=rate_limit``) and a ``[[sim ...]]`` directive in the newest user text. A fault
 programmed through the control API is applied last. Unknown names and bad values are refused with
 a 400 so that a typo in a test cannot pass silently.
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from chat.simulator.config import SimulatorConfig
+from azure_sim.defaults import SimulatorConfig
 
 
 class Fault(StrEnum):
@@ -183,12 +185,6 @@ def parse_option_text(text: str) -> dict[str, str]:
         name, has_value, value = token.partition("=")
         pairs[name.strip().lower()] = value.strip() if has_value else "true"
     return pairs
-
-
-def split_model(model: str) -> tuple[str, str]:
-    """``"gpt-4.1@tps=0"`` -> ``("gpt-4.1", "tps=0")``: the deployment and its options."""
-    deployment, _, options = model.partition("@")
-    return deployment, options
 
 
 # The directive and the blank it leaves behind: trailing spaces and, when it sat on a line of its

@@ -7,7 +7,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chat.simulator.options import GENERATION_FAULTS, OptionError, Options, apply_options
+from azure_sim.options import GENERATION_FAULTS, OptionError, Options, apply_options
 
 OPS = frozenset({"create", "retrieve", "delete", "cancel", "input_items"})
 SECRET_HEADERS = frozenset({"api-key", "authorization", "cookie", "proxy-authorization"})

@@ -11,8 +11,8 @@ import binascii
 import re
 from typing import Any
 
-from chat.simulator.http import HTTPError
-from chat.simulator.objects import message_item, new_id, sealed_reasoning_verifies
+from azure_sim.asgi_http import HTTPError
+from azure_sim.objects import message_item, new_id, sealed_reasoning_verifies
 
 _MESSAGE_ROLES = frozenset({"user", "system", "developer", "assistant"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
