@@ -430,7 +430,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return gettext("%(role)s message %(id)s") % {"role": self.role, "id": self.pk}
+        return gettext("%(role)s message %(id)s") % {"role": self.get_role_display(), "id": self.pk}
 
     @property
     def in_flight(self) -> bool:
