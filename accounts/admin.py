@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy as _
 
 from accounts.models import User
 
@@ -28,26 +29,30 @@ class ChatUserAdmin(UserAdmin[User]):
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         (
-            "Microsoft Entra ID",
+            _("Microsoft Entra ID"),
             {
                 "fields": readonly_fields,
-                "description": "Set at each sign-in from the ID token; roles are managed in "
-                "Entra ID (app roles), not here.",
+                "description": _(
+                    "Set at each sign-in from the ID token; roles are managed in "
+                    "Entra ID (app roles), not here."
+                ),
             },
         ),
     )
 
-    @admin.display(description="name")
+    @admin.display(description=_("name"))
     def full_name(self, user: User) -> str:
         return user.get_full_name()
 
-    @admin.display(description="signs in with")
+    @admin.display(description=_("signs in with"))
     def source(self, user: User) -> str:
-        return "Microsoft Entra ID" if user.signs_in_with_entra else "local password"
+        return (
+            gettext("Microsoft Entra ID") if user.signs_in_with_entra else gettext("local password")
+        )
 
 
-admin.site.site_header = "Chat administration"
-admin.site.site_title = "Chat admin"
+admin.site.site_header = _("Chat administration")
+admin.site.site_title = _("Chat admin")
 
 
 class SignInAttemptAdmin(AccessAttemptAdmin):  # type: ignore[misc]  # axes ships no types
@@ -55,11 +60,13 @@ class SignInAttemptAdmin(AccessAttemptAdmin):  # type: ignore[misc]  # axes ship
 
     actions = ["unlock", "cleanup_expired_attempts"]
 
-    @admin.action(description="Unlock: forget the selected failed sign-ins")
+    @admin.action(description=_("Unlock: forget the selected failed sign-ins"))
     def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
         count, _ = queryset.delete()
         self.message_user(
-            request, f"Unlocked: {count} failed sign-in record(s) forgotten.", messages.SUCCESS
+            request,
+            gettext("Unlocked: %(count)s failed sign-in record(s) forgotten.") % {"count": count},
+            messages.SUCCESS,
         )
 
 

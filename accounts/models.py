@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -11,21 +12,22 @@ class User(AbstractUser):
     (``tid`` + ``oid``), never by its email or user name, which can change and, across
     tenants, be claimed by someone else; it has no usable local password."""
 
-    entra_tenant_id = models.CharField("Entra tenant id", max_length=64, blank=True, default="")
-    entra_object_id = models.CharField("Entra object id", max_length=64, blank=True, default="")
+    entra_tenant_id = models.CharField(_("Entra tenant id"), max_length=64, blank=True, default="")
+    entra_object_id = models.CharField(_("Entra object id"), max_length=64, blank=True, default="")
     entra_roles = models.JSONField(
-        "Entra app roles",
+        _("Entra app roles"),
         default=list,
         blank=True,
-        help_text="The app roles of the last sign-in, mirrored into groups of the same names.",
+        help_text=_("The app roles of the last sign-in, mirrored into groups of the same names."),
     )
-    last_entra_sign_in = models.DateTimeField("last Entra ID sign-in", null=True, blank=True)
+    last_entra_sign_in = models.DateTimeField(_("last Entra ID sign-in"), null=True, blank=True)
     language = models.CharField(
+        _("language"),
         max_length=16,
         blank=True,
         default="",
         choices=settings.LANGUAGES,
-        help_text="The language the person chose; empty: their browser's.",
+        help_text=_("The language the person chose; empty: their browser's."),
     )
 
     class Meta(AbstractUser.Meta):

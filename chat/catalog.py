@@ -5,6 +5,9 @@ Adding a region or a model is one line here; choices, validation and the gateway
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import pgettext_lazy
+
 RESPONSES_API_REGIONS: tuple[str, ...] = (
     "australiaeast",
     "eastus",
@@ -66,8 +69,11 @@ REASONING_EFFORTS: tuple[str, ...] = ("minimal", "low", "medium", "high")
 
 REGION_CHOICES: list[tuple[str, str]] = [(region, region) for region in RESPONSES_API_REGIONS]
 MODEL_CHOICES: list[tuple[str, str]] = [(name, name) for name in CHAT_MODELS]
-REASONING_EFFORT_CHOICES: list[tuple[str, str]] = [
-    (effort, effort.capitalize()) for effort in REASONING_EFFORTS
+REASONING_EFFORT_CHOICES: list[tuple[str, Promise]] = [
+    ("minimal", pgettext_lazy("reasoning effort", "Minimal")),
+    ("low", pgettext_lazy("reasoning effort", "Low")),
+    ("medium", pgettext_lazy("reasoning effort", "Medium")),
+    ("high", pgettext_lazy("reasoning effort", "High")),
 ]
 
 

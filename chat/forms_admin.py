@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from chat.ledger import ledger_retention_changed
 from chat.models import Deployment
@@ -95,8 +96,10 @@ class UsageFilterForm(forms.Form):
         end = cleaned.get("end") or _today()
         start = cleaned.get("start") or end - timedelta(days=USAGE_DEFAULT_DAYS - 1)
         if start > end:
-            raise forms.ValidationError("The start comes after the end.")
+            raise forms.ValidationError(gettext("The start comes after the end."))
         if (end - start).days >= USAGE_MAX_DAYS:
-            raise forms.ValidationError(f"Ask for at most {USAGE_MAX_DAYS} days at a time.")
+            raise forms.ValidationError(
+                gettext("Ask for at most %(days)s days at a time.") % {"days": USAGE_MAX_DAYS}
+            )
         cleaned["start"], cleaned["end"] = start, end
         return cleaned

@@ -9,7 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy as _
 
 from chat.catalog import (
     MODEL_CHOICES,
@@ -52,118 +53,148 @@ def deployment_open_to(user_id: int, *, deployment: str = "deployment_id") -> Ex
 
 class Deployment(models.Model):
     class AuthMode(models.TextChoices):
-        API_KEY = "api_key", "API key"
-        ENTRA_ID = "entra_id", "Microsoft Entra ID"
+        API_KEY = "api_key", _("API key")
+        ENTRA_ID = "entra_id", _("Microsoft Entra ID")
 
     class StorePolicy(models.TextChoices):
-        STATEFUL = "stateful", "Stateful: Azure keeps each response (previous_response_id)"
-        STATELESS = "stateless", "Stateless: nothing kept on Azure, full history each turn"
+        STATEFUL = "stateful", _("Stateful: Azure keeps each response (previous_response_id)")
+        STATELESS = "stateless", _("Stateless: nothing kept on Azure, full history each turn")
 
-    name = models.CharField("display name", max_length=100, unique=True)
+    name = models.CharField(_("display name"), max_length=100, unique=True)
     endpoint = models.CharField(
+        _("endpoint"),
         max_length=300,
         validators=[validate_endpoint],
-        help_text="The resource's base URL, e.g. https://myresource.openai.azure.com "
-        "(the app appends /openai/v1/).",
+        help_text=_(
+            "The resource's base URL, e.g. https://myresource.openai.azure.com "
+            "(the app appends /openai/v1/)."
+        ),
     )
-    region = models.CharField(max_length=32, choices=REGION_CHOICES)
+    region = models.CharField(_("region"), max_length=32, choices=REGION_CHOICES)
     deployment_name = models.CharField(
+        _("deployment name"),
         max_length=64,
         validators=[
             RegexValidator(
                 r"\A[A-Za-z0-9._-]+\Z",
-                "A deployment name on Azure has letters, digits, dots, dashes and underscores.",
+                _("A deployment name on Azure has letters, digits, dots, dashes and underscores."),
             )
         ],
-        help_text="The deployment's name on the resource; sent as the request's model.",
+        help_text=_("The deployment's name on the resource; sent as the request's model."),
     )
-    model = models.CharField(max_length=64, choices=MODEL_CHOICES)
-    auth_mode = models.CharField(max_length=16, choices=AuthMode.choices, default=AuthMode.API_KEY)
+    model = models.CharField(_("model"), max_length=64, choices=MODEL_CHOICES)
+    auth_mode = models.CharField(
+        _("auth mode"), max_length=16, choices=AuthMode.choices, default=AuthMode.API_KEY
+    )
     api_key_env = models.CharField(
-        "API key environment variable",
+        _("API key environment variable"),
         max_length=100,
         blank=True,
         default="AZURE_OPENAI_API_KEY",
         validators=[
             RegexValidator(
                 r"^[A-Z_][A-Z0-9_]*$",
-                "Give the name of an environment variable (capitals, digits, underscores), "
-                "never the key itself.",
+                _(
+                    "Give the name of an environment variable (capitals, digits, underscores), "
+                    "never the key itself."
+                ),
             ),
             validate_api_key_env,
         ],
-        help_text="The name of the environment variable holding the key. The key itself is "
-        "never stored or shown.",
+        help_text=_(
+            "The name of the environment variable holding the key. The key itself is "
+            "never stored or shown."
+        ),
     )
     managed_identity_client_id = models.CharField(
+        _("managed identity client id"),
         max_length=64,
         blank=True,
-        help_text="For Entra ID with a user-assigned managed identity; leave empty otherwise.",
+        help_text=_("For Entra ID with a user-assigned managed identity; leave empty otherwise."),
     )
     store_policy = models.CharField(
-        max_length=16, choices=StorePolicy.choices, default=StorePolicy.STATEFUL
+        _("store policy"), max_length=16, choices=StorePolicy.choices, default=StorePolicy.STATEFUL
     )
     remote_retention_hours = models.PositiveIntegerField(
+        _("remote retention hours"),
         default=MAX_REMOTE_RETENTION_HOURS,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_REMOTE_RETENTION_HOURS)],
-        help_text="How long stored responses may stay on Azure before the retention sweep "
-        "deletes them (at most 720 hours, Azure's own 30 days).",
+        help_text=_(
+            "How long stored responses may stay on Azure before the retention sweep "
+            "deletes them (at most 720 hours, Azure's own 30 days)."
+        ),
     )
     background_mode = models.BooleanField(
+        _("background mode"),
         default=False,
-        help_text="Run replies in background mode (background=true with streaming): a reply "
-        "whose stream drops or whose server process stops is resumed from Azure's copy, and "
-        "Stop cancels it on Azure. Stored responses only. Azure's guide warns that background "
-        "mode with streaming has known performance issues (a slower first token).",
+        help_text=_(
+            "Run replies in background mode (background=true with streaming): a reply "
+            "whose stream drops or whose server process stops is resumed from Azure's copy, and "
+            "Stop cancels it on Azure. Stored responses only. Azure's guide warns that background "
+            "mode with streaming has known performance issues (a slower first token)."
+        ),
     )
     default_instructions = models.TextField(
-        blank=True, help_text="Instructions (system prompt) offered for new conversations."
+        _("default instructions"),
+        blank=True,
+        help_text=_("Instructions (system prompt) offered for new conversations."),
     )
     reasoning_effort = models.CharField(
+        _("reasoning effort"),
         max_length=16,
         choices=REASONING_EFFORT_CHOICES,
         blank=True,
-        help_text="For reasoning models: how hard the model thinks unless a conversation picks "
-        "otherwise; empty for the model's own default. Only the gpt-5 family takes minimal.",
+        help_text=_(
+            "For reasoning models: how hard the model thinks unless a conversation picks "
+            "otherwise; empty for the model's own default. Only the gpt-5 family takes minimal."
+        ),
     )
     failover_group = models.CharField(
+        _("failover group"),
         max_length=64,
         blank=True,
-        help_text="Deployments of the same model in one group stand in for each other.",
+        help_text=_("Deployments of the same model in one group stand in for each other."),
     )
     priority = models.PositiveSmallIntegerField(
-        default=100, help_text="Lower goes first within a failover group."
+        _("priority"), default=100, help_text=_("Lower goes first within a failover group.")
     )
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     disabled_reason = models.CharField(
-        "why it is off",
+        _("why it is off"),
         max_length=300,
         blank=True,
         editable=False,
-        help_text="Set when the app itself switched the deployment off; cleared when enabled.",
+        help_text=_("Set when the app itself switched the deployment off; cleared when enabled."),
     )
-    is_default = models.BooleanField("default", default=False)
+    is_default = models.BooleanField(_("default"), default=False)
     allowed_groups = models.ManyToManyField(
         "auth.Group",
         blank=True,
         related_name="deployments",
-        verbose_name="limited to groups",
-        help_text="Only members of these groups may use it (an Entra ID app role arrives as "
-        "a group of the same name); none: everyone may.",
+        verbose_name=_("limited to groups"),
+        help_text=_(
+            "Only members of these groups may use it (an Entra ID app role arrives as "
+            "a group of the same name); none: everyone may."
+        ),
     )
     daily_token_quota = models.PositiveIntegerField(
+        _("daily token quota"),
         null=True,
         blank=True,
-        help_text="Tokens (input + output) each person may use per day (UTC) on this "
-        "deployment; empty for no limit.",
+        help_text=_(
+            "Tokens (input + output) each person may use per day (UTC) on this "
+            "deployment; empty for no limit."
+        ),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = DeploymentQuerySet.as_manager()
 
     class Meta:
         ordering: ClassVar = ["priority", "name"]
+        verbose_name = _("deployment")
+        verbose_name_plural = _("deployments")
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="one_default_deployment"
@@ -185,7 +216,7 @@ class Deployment(models.Model):
             raise ValidationError({"model": REFUSED_MODELS[self.model]})
         if self.auth_mode == self.AuthMode.API_KEY and not self.api_key_env:
             raise ValidationError(
-                {"api_key_env": "Name the environment variable that holds the API key."}
+                {"api_key_env": gettext("Name the environment variable that holds the API key.")}
             )
         if self.reasoning_effort and self.reasoning_effort not in reasoning_efforts(self.model):
             raise ValidationError(
@@ -215,7 +246,7 @@ class Deployment(models.Model):
         return is_reasoning_model(self.model)
 
     @property
-    def reasoning_effort_choices(self) -> list[tuple[str, str]]:
+    def reasoning_effort_choices(self) -> list[tuple[str, Promise]]:
         efforts = reasoning_efforts(self.model)
         return [(value, label) for value, label in REASONING_EFFORT_CHOICES if value in efforts]
 
@@ -257,36 +288,57 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        verbose_name=_("owner"),
     )
-    title = models.CharField(max_length=200, blank=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
     deployment = models.ForeignKey(
-        Deployment, on_delete=models.SET_NULL, null=True, related_name="conversations"
+        Deployment,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="conversations",
+        verbose_name=_("deployment"),
     )
-    instructions = models.TextField(blank=True)
+    instructions = models.TextField(_("instructions"), blank=True)
     # Empty: the deployment's (see ``chat.catalog.reasoning_effort_for``).
-    reasoning_effort = models.CharField(max_length=16, choices=REASONING_EFFORT_CHOICES, blank=True)
-    # The last stored response on Azure that continues this conversation, and where it lives.
-    head_response_id = models.CharField(max_length=200, blank=True)
-    head_deployment = models.ForeignKey(
-        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    reasoning_effort = models.CharField(
+        _("reasoning effort"), max_length=16, choices=REASONING_EFFORT_CHOICES, blank=True
     )
-    head_created_at = models.DateTimeField(null=True, blank=True)
+    # The last stored response on Azure that continues this conversation, and where it lives.
+    head_response_id = models.CharField(_("head response id"), max_length=200, blank=True)
+    head_deployment = models.ForeignKey(
+        Deployment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("head deployment"),
+    )
+    head_created_at = models.DateTimeField(_("head created at"), null=True, blank=True)
     # The branch shown: the newest message under this one (see chat.selectors). Each turn
     # moves it to its reply; an edit, a regenerated reply or the arrows between versions move
     # it to another branch.
     current_leaf = models.ForeignKey(
-        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current leaf"),
     )
-    archived = models.BooleanField(default=False)
-    pinned = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    archived = models.BooleanField(_("archived"), default=False)
+    pinned = models.BooleanField(_("pinned"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, db_index=True)
 
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering: ClassVar = ["-updated_at", "-id"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         indexes: ClassVar = [
             models.Index(fields=["owner", "-updated_at"]),
             # The sidebar: the owner's unarchived conversations, pinned first, newest first.
@@ -299,7 +351,7 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         # Not the title: it is made from the person's words, and this name shows in the admin.
-        return f"Conversation {self.pk}"
+        return gettext("Conversation %(id)s") % {"id": self.pk}
 
     @property
     def display_title(self) -> str:
@@ -324,69 +376,95 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        USER = "user", "User"
-        ASSISTANT = "assistant", "Assistant"
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        STREAMING = "streaming", "Streaming"
-        COMPLETED = "completed", "Completed"
-        INCOMPLETE = "incomplete", "Incomplete"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Stopped"
+        PENDING = "pending", _("Pending")
+        STREAMING = "streaming", _("Streaming")
+        COMPLETED = "completed", _("Completed")
+        INCOMPLETE = "incomplete", _("Incomplete")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Stopped")
 
     IN_FLIGHT: ClassVar = (Status.PENDING, Status.STREAMING)
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
-    role = models.CharField(max_length=16, choices=Role.choices)
-    text = models.TextField(blank=True)
-    html = models.TextField(blank=True, help_text="Sanitized render of text, made at write time.")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    text = models.TextField(_("text"), blank=True)
+    html = models.TextField(
+        _("HTML"), blank=True, help_text=_("Sanitized render of text, made at write time.")
+    )
     # A reasoning model's summary of its thinking, and its sanitized render.
-    reasoning_summary = models.TextField(blank=True)
-    reasoning_html = models.TextField(blank=True)
+    reasoning_summary = models.TextField(_("reasoning summary"), blank=True)
+    reasoning_html = models.TextField(_("reasoning HTML"), blank=True)
     # On a stateless deployment: the reply's reasoning items as Azure sealed them
     # (encrypted_content), sent back verbatim with the history Azure does not keep.
-    reasoning_items = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
-    error_code = models.CharField(max_length=40, blank=True)
-    error = models.TextField(blank=True, help_text="A human explanation of what went wrong.")
-    client_id = models.UUIDField(null=True, blank=True)
+    reasoning_items = models.JSONField(_("reasoning items"), default=list, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.COMPLETED
+    )
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error = models.TextField(
+        _("error"), blank=True, help_text=_("A human explanation of what went wrong.")
+    )
+    client_id = models.UUIDField(_("client id"), null=True, blank=True)
     reply_to = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies"
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replies",
+        verbose_name=_("reply to"),
     )
     # The message this one follows: a user message follows a reply, a reply its question.
     # Siblings (the same parent) are branches. A row without a parent follows the message
     # before it in the conversation, unless it is a branch root: an edit of the first message.
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent"),
     )
-    branch_root = models.BooleanField(default=False)
+    branch_root = models.BooleanField(_("branch root"), default=False)
     deployment = models.ForeignKey(
-        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Deployment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("deployment"),
     )
-    response_id = models.CharField(max_length=200, blank=True)
-    request_id = models.CharField(max_length=100, blank=True)
-    context_rebuilt = models.BooleanField(default=False)
-    input_tokens = models.PositiveIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
-    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
-    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    response_id = models.CharField(_("response id"), max_length=200, blank=True)
+    request_id = models.CharField(_("request id"), max_length=100, blank=True)
+    context_rebuilt = models.BooleanField(_("context rebuilt"), default=False)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(_("reasoning tokens"), null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(_("cached tokens"), null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(_("first token (ms)"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     # A reply in flight is renewed here by the process writing it; one whose lease ran out was
     # abandoned (its process died). In the database, so no cache failure can fake an orphan.
-    alive_until = models.DateTimeField(null=True, blank=True)
+    alive_until = models.DateTimeField(_("alive until"), null=True, blank=True)
     # A reply in background mode, as its lease last saw it: Azure's response and the sequence
     # number of the last event whose text is in ``text``, to be resumed after by any process.
-    resume_response_id = models.CharField(max_length=200, blank=True)
-    resume_after = models.IntegerField(null=True, blank=True)
+    resume_response_id = models.CharField(_("resume response id"), max_length=200, blank=True)
+    resume_after = models.IntegerField(_("resume after"), null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["conversation", "client_id"], name="one_turn_per_client_message_id"
@@ -399,7 +477,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.role} message {self.pk}"
+        return gettext("%(role)s message %(id)s") % {"role": self.get_role_display(), "id": self.pk}
 
     @property
     def in_flight(self) -> bool:
@@ -416,53 +494,70 @@ class StoredResponse(models.Model):
     """The ledger: one row for every response Azure keeps (created with store=true)."""
 
     class State(models.TextChoices):
-        LIVE = "live", "Live"
-        DELETING = "deleting", "Deleting"
-        DELETED = "deleted", "Deleted"
-        EXPIRED = "expired", "Expired"
-        FAILED = "failed", "Failed"
+        LIVE = "live", _("Live")
+        DELETING = "deleting", _("Deleting")
+        DELETED = "deleted", _("Deleted")
+        EXPIRED = "expired", _("Expired")
+        FAILED = "failed", _("Failed")
 
-    response_id = models.CharField(max_length=200)
+    response_id = models.CharField(_("response id"), max_length=200)
     deployment = models.ForeignKey(
-        Deployment, on_delete=models.PROTECT, related_name="stored_responses"
+        Deployment,
+        on_delete=models.PROTECT,
+        related_name="stored_responses",
+        verbose_name=_("deployment"),
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="stored_responses",
     )
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Conversation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("conversation"),
     )
     message = models.ForeignKey(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Message,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("message"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    remote_expires_at = models.DateTimeField(db_index=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.LIVE)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    remote_expires_at = models.DateTimeField(_("remote expires at"), db_index=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.LIVE)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # A worker holds a row while it deletes it; a killed worker's lease simply runs out.
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    deleted_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("deleted by"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
     )
-    request_id = models.CharField("Azure request id", max_length=100, blank=True)
-    region = models.CharField(max_length=32, blank=True)
+    request_id = models.CharField(_("Azure request id"), max_length=100, blank=True)
+    region = models.CharField(_("region"), max_length=32, blank=True)
     # The resource the copy lives on, as it was when Azure named it: deletion goes there even
     # after an admin re-points the deployment.
-    endpoint = models.URLField(blank=True)
+    endpoint = models.URLField(_("endpoint"), blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
+        verbose_name = _("stored response")
+        verbose_name_plural = _("stored responses")
         constraints: ClassVar = [
             models.UniqueConstraint(
                 fields=["deployment", "response_id"], name="one_ledger_row_per_response"
@@ -479,8 +574,8 @@ class TokenUsage(Message):
 
     class Meta:
         proxy = True
-        verbose_name = "token usage"
-        verbose_name_plural = "token usage"
+        verbose_name = _("token usage")
+        verbose_name_plural = _("token usage")
 
 
 class WorkerHeartbeat(models.Model):
@@ -490,14 +585,16 @@ class WorkerHeartbeat(models.Model):
     database is the one thing both always share.
     """
 
-    worker_id = models.CharField(max_length=64, unique=True)
-    hostname = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
-    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    worker_id = models.CharField(_("worker id"), max_length=64, unique=True)
+    hostname = models.CharField(_("host name"), max_length=255)
+    pid = models.PositiveIntegerField(_("PID"))
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    seen_at = models.DateTimeField(_("seen at"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering: ClassVar = ["-seen_at"]
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"

@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 
 type Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -33,7 +34,7 @@ AZURE_ENDPOINT_SUFFIXES = (
     ".services.ai.azure.com",
 )
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_INVALID_URL = "Enter a valid URL such as https://myresource.openai.azure.com."
+_INVALID_URL = gettext_lazy("Enter a valid URL such as https://myresource.openai.azure.com.")
 
 # Secrets that the app's libraries read from the environment on their own (azure-identity's
 # EnvironmentCredential) or that sign-in with Entra ID uses; settings.py's reads are found in
@@ -110,18 +111,20 @@ def is_allowed_name(name: str) -> bool:
 def _validate_spelling(parts: SplitResult, host: str | Address) -> None:
     # The endpoint is stored as written and used as written: it must be the canonical form.
     if str(host) != parts.hostname:
-        raise ValidationError(f"Write the host as {host}.")
+        raise ValidationError(gettext("Write the host as %(host)s.") % {"host": host})
 
 
 def _validate_loopback(parts: SplitResult, host: str | Address) -> None:
     if not settings.ALLOW_LOOPBACK_ENDPOINTS:
         raise ValidationError(
-            "Loopback endpoints (the local simulator) are switched off on this server "
-            "(ALLOW_LOOPBACK_ENDPOINTS)."
+            gettext(
+                "Loopback endpoints (the local simulator) are switched off on this server "
+                "(ALLOW_LOOPBACK_ENDPOINTS)."
+            )
         )
     _validate_spelling(parts, host)
     if parts.port is None and parts.scheme == "http":
-        raise ValidationError("Give the simulator's port, e.g. http://127.0.0.1:8100.")
+        raise ValidationError(gettext("Give the simulator's port, e.g. http://127.0.0.1:8100."))
 
 
 def validate_endpoint(value: str) -> None:
@@ -135,26 +138,33 @@ def validate_endpoint(value: str) -> None:
         raise ValidationError(_INVALID_URL)
     if parts.username or parts.password:
         raise ValidationError(
-            "The endpoint must not contain credentials; name the environment variable that "
-            "holds the API key instead."
+            gettext(
+                "The endpoint must not contain credentials; name the environment variable "
+                "that holds the API key instead."
+            )
         )
     if parts.query or parts.fragment:
-        raise ValidationError("The endpoint must not contain a query string or fragment.")
+        raise ValidationError(gettext("The endpoint must not contain a query string or fragment."))
     if is_loopback(host):
         _validate_loopback(parts, host)
         return
     if parts.scheme != "https":
-        raise ValidationError("The endpoint must use https.")
+        raise ValidationError(gettext("The endpoint must use https."))
     if not isinstance(host, str):
         raise ValidationError(
-            "Use the resource's host name (https://<resource>.openai.azure.com), not an IP address."
+            gettext(
+                "Use the resource's host name (https://<resource>.openai.azure.com), "
+                "not an IP address."
+            )
         )
     _validate_spelling(parts, host)
     if not is_allowed_name(host):
         raise ValidationError(
-            "The endpoint must be an Azure OpenAI resource (*.openai.azure.com, "
-            "*.cognitiveservices.azure.com, *.services.ai.azure.com) or a gateway listed in "
-            "ALLOWED_ENDPOINT_SUFFIXES."
+            gettext(
+                "The endpoint must be an Azure OpenAI resource (*.openai.azure.com, "
+                "*.cognitiveservices.azure.com, *.services.ai.azure.com) or a gateway listed "
+                "in ALLOWED_ENDPOINT_SUFFIXES."
+            )
         )
 
 
@@ -174,16 +184,15 @@ def app_environment_variables() -> frozenset[str]:
 def key_variable_problem(name: str) -> str | None:
     """Why ``name`` may not hold a deployment's key, or None when it may."""
     if name in app_environment_variables():
-        return (
-            f"{name} is one of the app's own settings; name a variable that holds only this "
+        return gettext(
+            "%(name)s is one of the app's own settings; name a variable that holds only this "
             "deployment's key."
-        )
+        ) % {"name": name}
     if not re.fullmatch(settings.API_KEY_ENV_PATTERN, name):
-        return (
-            f"{name} is not named like a key variable: the name must match "
-            f"API_KEY_ENV_PATTERN ({settings.API_KEY_ENV_PATTERN}), e.g. AZURE_OPENAI_API_KEY "
-            "or SWEDEN_API_KEY."
-        )
+        return gettext(
+            "%(name)s is not named like a key variable: the name must match "
+            "API_KEY_ENV_PATTERN (%(pattern)s), e.g. AZURE_OPENAI_API_KEY or SWEDEN_API_KEY."
+        ) % {"name": name, "pattern": settings.API_KEY_ENV_PATTERN}
     return None
 
 

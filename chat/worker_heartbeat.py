@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 
 from chat.models import WorkerHeartbeat
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 MISSED_BEATS = 3
 # Rows of workers gone this long are removed by the next beat of any worker.
 FORGET_AFTER = timedelta(days=7)
-START_HINT = (
+START_HINT = gettext_lazy(
     "Start one with `python manage.py db_worker` (`make run` starts one beside the server; "
     "with docker compose it is the worker service)."
 )
@@ -75,13 +76,17 @@ def worker_notice() -> str:
     last_seen = worker_last_seen()
     if last_seen is None:
         return (
-            "No task worker has run yet, so deletions from Azure wait in the queue. " + START_HINT
+            gettext("No task worker has run yet, so deletions from Azure wait in the queue.")
+            + " "
+            + str(START_HINT)
         )
     silence = timedelta(seconds=settings.TASK_WORKER_HEARTBEAT_SECONDS * MISSED_BEATS)
     if timezone.now() - last_seen <= silence:
         return ""
     when = date_format(timezone.localtime(last_seen), "DATETIME_FORMAT")
     return (
-        f"No task worker has run since {when}, so deletions from Azure wait in the queue. "
-        + START_HINT
+        gettext("No task worker has run since %(when)s, so deletions from Azure wait in the queue.")
+        % {"when": when}
+        + " "
+        + str(START_HINT)
     )

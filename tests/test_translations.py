@@ -12,21 +12,24 @@ from pathlib import Path
 import polib
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from chat.models import Conversation, Message
+from chat.catalog import MODEL_CHOICES
+from chat.models import Conversation, Feedback, Message, StoredResponse
 from chat.replies.failures import unexpected_error
 from tests.entra_fixtures import sign_in
-from tests.factories import UserFactory
+from tests.factories import DeploymentFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 # Words of the msgids that stay as they are in Chinese too: names and technical terms.
 KEPT = {"Azure", "OpenAI", "Microsoft", "Entra", "Chat", "Markdown", "JSON", "Enter", "Shift"}
-# Attributes a person reads (or hears, from a screen reader).
+# Attributes a person reads (or hears, from a screen reader); ``value`` only on inputs (a
+# button's label), not on a select's options, whose text is what is read.
 READ_ATTRIBUTES = {"aria-label", "title", "placeholder", "alt", "hx-confirm", "value"}
 
 
@@ -100,7 +103,11 @@ class ReadText(HTMLParser):
             self.skipping.append(tag)
         if tag == "input" and names.get("type") == "hidden":
             return
-        self.parts += [value for name, value in attrs if name in READ_ATTRIBUTES and value]
+        self.parts += [
+            value
+            for name, value in attrs
+            if name in READ_ATTRIBUTES and value and (name != "value" or tag == "input")
+        ]
 
     def handle_endtag(self, tag: str) -> None:
         if self.skipping and self.skipping[-1] == tag:
@@ -163,6 +170,75 @@ def test_the_main_pages_are_wholly_chinese(chinese_client: Client, sim_deploymen
         html = response.content.decode()
         assert '<html lang="zh-Hans">' in html, name
         assert leftover_english(html, allowed=names) == set(), name
+
+
+@pytest.mark.django_db
+def test_our_admin_pages_are_wholly_chinese(chinese_client: Client) -> None:
+    """What staff read in the admin of our own models: lists, the deployment form with its
+    errors, actions, the reports, the worker notice."""
+    admin = UserFactory(username="guanliyuan", is_staff=True, is_superuser=True)
+    person = UserFactory(username="xiaoming")
+    deployment = DeploymentFactory(name="瑞典", failover_group="eu", daily_token_quota=1000)
+    conversation = Conversation.objects.create(owner=person, deployment=deployment)
+    reply = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        deployment=deployment,
+        input_tokens=120,
+        output_tokens=30,
+    )
+    Feedback.objects.create(message=reply, user=person, rating="up", share_conversation=True)
+    StoredResponse.objects.create(
+        response_id="resp_1",
+        deployment=deployment,
+        user=person,
+        conversation=conversation,
+        message=reply,
+        remote_expires_at=reply.created_at,
+    )
+    chinese_client.force_login(admin)
+    deployments = reverse("admin:chat_deployment_changelist")
+    change = reverse("admin:chat_deployment_change", args=[deployment.pk])
+    pages = {
+        "index": chinese_client.get(reverse("admin:index")),
+        "deployments": chinese_client.get(deployments),
+        "deployment": chinese_client.get(change),
+        "deployment errors": chinese_client.post(
+            change, {"name": "瑞典", "endpoint": "http://example.com", "api_key_env": "key"}
+        ),
+        "new deployment": chinese_client.get(reverse("admin:chat_deployment_add")),
+        "cannot delete": chinese_client.get(
+            reverse("admin:chat_deployment_delete", args=[deployment.pk])
+        ),
+        "stored responses": chinese_client.get(reverse("admin:chat_storedresponse_changelist")),
+        "token usage": chinese_client.get(reverse("admin:chat_tokenusage_changelist")),
+        "feedback": chinese_client.get(reverse("admin:chat_feedback_changelist")),
+        "shared conversation": chinese_client.get(
+            reverse("admin:chat_feedback_conversation", args=[reply.feedback.get().pk])
+        ),
+        "conversations": chinese_client.get(reverse("admin:chat_conversation_changelist")),
+        "conversation": chinese_client.get(
+            reverse("admin:chat_conversation_change", args=[conversation.pk])
+        ),
+        "assistants": chinese_client.get(reverse("admin:chat_preset_add")),
+        "users": chinese_client.get(reverse("admin:accounts_user_changelist")),
+        "user": chinese_client.get(reverse("admin:accounts_user_change", args=[person.pk])),
+    }
+    assert "终结点必须使用 https" in pages["deployment errors"].content.decode()
+    assert "尚无任务工作进程运行过" in pages["stored responses"].content.decode()
+    assert "每日令牌" in pages["token usage"].content.decode()
+    # Names and data, and what is not ours: other apps' models in the sidebar, the admin's own
+    # search icon, and permissions (named in English by Django when they are created).
+    names = {"English", deployment.endpoint, deployment.api_key_env, deployment.deployment_name}
+    names |= {label for _, label in MODEL_CHOICES}
+    names |= {"Access attempts", "Task Results", "Search"}
+    permissions = set(Permission.objects.values_list("name", flat=True))
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        html = response.content.decode()
+        assert '<html lang="zh-hans"' in html, name
+        shown = names | permissions if name == "user" else names
+        assert leftover_english(html, allowed=shown) == set(), name
 
 
 @pytest.mark.django_db

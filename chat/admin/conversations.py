@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy as _
 
 from chat.models import Conversation, Message
 
@@ -54,11 +55,11 @@ class ConversationAdmin(ReadOnlyAdmin[Conversation]):
     readonly_fields = fields
     inlines = (MessageInline,)
 
-    @admin.display(description="history on Azure")
+    @admin.display(description=_("history on Azure"))
     def chain(self, conversation: Conversation) -> str:
         if not conversation.head_response_id:
-            return "local only"
-        return f"continues {conversation.head_response_id}"
+            return gettext("local only")
+        return gettext("continues %(response)s") % {"response": conversation.head_response_id}
 
 
 @admin.register(Message)

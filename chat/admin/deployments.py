@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from chat import failover, llm
@@ -48,67 +49,85 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
     actions = ("test_connection", "delete_remote_copies")
     fieldsets = (
         (None, {"fields": ("name", "enabled", "disabled_reason", "is_default")}),
-        ("Azure resource", {"fields": ("endpoint", "region", "deployment_name", "model")}),
+        (_("Azure resource"), {"fields": ("endpoint", "region", "deployment_name", "model")}),
         (
-            "Authentication",
+            _("Authentication"),
             {
                 "fields": ("auth_mode", "api_key_env", "credentials", "managed_identity_client_id"),
-                "description": "The API key itself never enters the app's database or pages: "
-                "name the environment variable that holds it.",
+                "description": _(
+                    "The API key itself never enters the app's database or pages: "
+                    "name the environment variable that holds it."
+                ),
             },
         ),
         (
-            "Storage on Azure",
+            _("Storage on Azure"),
             {"fields": ("store_policy", "remote_retention_hours", "background_mode")},
         ),
         (
-            "Conversations",
+            _("Conversations"),
             {"fields": ("default_instructions", "reasoning_effort", "daily_token_quota")},
         ),
         (
-            "Who may use it",
+            _("Who may use it"),
             {
                 "fields": ("allowed_groups",),
-                "description": "Limit it to groups: Entra ID app roles arrive as groups of "
-                "the same name at each sign-in. With none, everyone may use it.",
+                "description": _(
+                    "Limit it to groups: Entra ID app roles arrive as groups of "
+                    "the same name at each sign-in. With none, everyone may use it."
+                ),
             },
         ),
         (
-            "Failover",
+            _("Failover"),
             {
                 "fields": ("failover_group", "priority"),
-                "description": "When a deployment answers 429 or 5xx before the first token, "
-                "the turn moves to the next healthy deployment of its group serving the same "
-                "model, lowest priority number first.",
+                "description": _(
+                    "When a deployment answers 429 or 5xx before the first token, "
+                    "the turn moves to the next healthy deployment of its group serving the "
+                    "same model, lowest priority number first."
+                ),
             },
         ),
-        ("History", {"fields": ("created_at", "updated_at")}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
     )
 
-    @admin.display(description="credentials")
+    @admin.display(description=_("credentials"))
     def credentials(self, deployment: Deployment) -> str:
         if deployment.auth_mode == Deployment.AuthMode.ENTRA_ID:
             return "Entra ID"
         # Only whether the variable is set is shown, never its value.
-        state = "set" if os.environ.get(deployment.api_key_env) else "NOT SET"
-        return f"{deployment.api_key_env} ({state})"
+        if os.environ.get(deployment.api_key_env):
+            return gettext("%(variable)s (set)") % {"variable": deployment.api_key_env}
+        return gettext("%(variable)s (NOT SET)") % {"variable": deployment.api_key_env}
 
-    @admin.display(description="failover", ordering="failover_group")
+    @admin.display(description=_("failover"), ordering="failover_group")
     def failover_member(self, deployment: Deployment) -> str:
         if not deployment.failover_group:
             return "-"
-        return f"{deployment.failover_group} (priority {deployment.priority})"
+        return gettext("%(group)s (priority %(priority)s)") % {
+            "group": deployment.failover_group,
+            "priority": deployment.priority,
+        }
 
-    @admin.display(description="recent health")
+    @admin.display(description=_("recent health"))
     def health(self, deployment: Deployment) -> str:
         state = failover.health(deployment)
-        reason = state["last_failure_reason"] or "error"
+        reason = state["last_failure_reason"] or gettext("error")
         if state["cooling_down_until"]:
-            return f"Skipped until {clock_time(state['cooling_down_until'])} ({reason})"
+            return gettext("Skipped until %(time)s (%(reason)s)") % {
+                "time": clock_time(state["cooling_down_until"]),
+                "reason": reason,
+            }
         if state["recent_failures"]:
-            return f"{state['recent_failures']} recent failure(s), last {reason}"
+            return gettext("%(count)s recent failure(s), last %(reason)s") % {
+                "count": state["recent_failures"],
+                "reason": reason,
+            }
         if state["last_success_at"]:
-            return f"OK (last answer {clock_time(state['last_success_at'])})"
+            return gettext("OK (last answer %(time)s)") % {
+                "time": clock_time(state["last_success_at"])
+            }
         return "-"
 
     def save_model(
@@ -123,8 +142,16 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         if report.error is None:
             self.message_user(
                 request,
-                f"{deployment}: answered in {report.latency_ms} ms "
-                f"(region {report.region or 'unknown'}, model {report.model or 'unknown'}).",
+                gettext(
+                    "%(deployment)s: answered in %(latency)s ms "
+                    "(region %(region)s, model %(model)s)."
+                )
+                % {
+                    "deployment": deployment,
+                    "latency": report.latency_ms,
+                    "region": report.region or gettext("unknown"),
+                    "model": report.model or gettext("unknown"),
+                },
                 messages.SUCCESS,
             )
         else:
@@ -136,7 +163,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
             )
 
     @admin.action(
-        description="Test the connection of the selected deployments", permissions=["change"]
+        description=_("Test the connection of the selected deployments"), permissions=["change"]
     )
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         for deployment in queryset:
@@ -145,7 +172,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         deployment = self.get_object(request, unquote(object_id))
         if deployment is None:
-            raise Http404("No such deployment.")
+            raise Http404(gettext("No such deployment."))
         if not self.has_change_permission(request, deployment):
             raise PermissionDenied
         self._report_connection(request, deployment)
@@ -165,7 +192,7 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
     # --- Remote copies, and deleting a deployment only once Azure holds none of them ------
 
     @admin.action(
-        description="Delete every remote copy made on the selected deployments",
+        description=_("Delete every remote copy made on the selected deployments"),
         permissions=["change"],
     )
     def delete_remote_copies(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
@@ -183,11 +210,13 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         if outstanding:
             protected = [
                 format_html(
-                    "{}: Azure may still hold {} stored response(s) from it. Delete them with "
-                    "the action “Delete every remote copy made on the selected deployments” "
-                    "first.",
-                    deployment,
-                    outstanding[deployment.pk],
+                    gettext(
+                        "{deployment}: Azure may still hold {count} stored response(s) from it. "
+                        "Delete them with the action “{action}” first."
+                    ),
+                    deployment=deployment,
+                    count=outstanding[deployment.pk],
+                    action=gettext("Delete every remote copy made on the selected deployments"),
                 )
                 for deployment in deployments
                 if deployment.pk in outstanding
@@ -197,9 +226,9 @@ class DeploymentAdmin(admin.ModelAdmin[Deployment]):
         # (the ledger's PROTECT would refuse otherwise). Conversations and messages only lose
         # their link to it.
         finished = StoredResponse.objects.filter(deployment__in=deployments).count()
-        summary = {"deployments": len(deployments)}
+        summary = {str(Deployment._meta.verbose_name_plural): len(deployments)}
         if finished:
-            summary["ledger rows of deleted or expired copies"] = finished
+            summary[gettext("ledger rows of deleted or expired copies")] = finished
         return [str(deployment) for deployment in deployments], summary, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Deployment) -> None:

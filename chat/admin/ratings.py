@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, gettext_lazy as _
 
 from chat.feedback import feedback_report, shared_conversation
 from chat.models import Feedback
@@ -54,26 +55,26 @@ class FeedbackAdmin(admin.ModelAdmin[Feedback]):
     def has_change_permission(self, request: HttpRequest, obj: Feedback | None = None) -> bool:
         return False
 
-    @admin.display(description="deployment", ordering="message__deployment__name")
+    @admin.display(description=_("deployment"), ordering="message__deployment__name")
     def deployment(self, feedback: Feedback) -> str:
         deployment = feedback.message.deployment
         return deployment.name if deployment else "-"
 
-    @admin.display(description="model", ordering="message__deployment__model")
+    @admin.display(description=_("model"), ordering="message__deployment__model")
     def model_family(self, feedback: Feedback) -> str:
         deployment = feedback.message.deployment
         return deployment.model if deployment else "-"
 
-    @admin.display(description="comment")
+    @admin.display(description=_("comment"))
     def short_comment(self, feedback: Feedback) -> str:
         return Truncator(feedback.comment).chars(80) or "-"
 
-    @admin.display(description="conversation", ordering="share_conversation")
+    @admin.display(description=_("conversation"), ordering="share_conversation")
     def shared(self, feedback: Feedback) -> str:
         if not feedback.share_conversation:
-            return "not shared"
+            return gettext("not shared")
         url = reverse("admin:chat_feedback_conversation", args=[feedback.pk])
-        return format_html('<a href="{}">Read the shared conversation</a>', url)
+        return format_html('<a href="{}">{}</a>', url, gettext("Read the shared conversation"))
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -93,16 +94,16 @@ class FeedbackAdmin(admin.ModelAdmin[Feedback]):
             .first()
         )
         if feedback is None:
-            raise Http404("No such feedback.")
+            raise Http404(gettext("No such feedback."))
         if not self.has_view_permission(request, feedback):
             raise PermissionDenied
         conversation = shared_conversation(feedback)
         if conversation is None:
-            raise Http404("This conversation was not shared.")
+            raise Http404(gettext("This conversation was not shared."))
         request.current_app = self.admin_site.name
         context = {
             **self.admin_site.each_context(request),
-            "title": "Shared conversation",
+            "title": gettext("Shared conversation"),
             "opts": self.opts,
             "feedback": feedback,
             "conversation": conversation,

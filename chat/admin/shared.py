@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from accounts.models import User
 
@@ -16,7 +17,9 @@ def acting_user(request: HttpRequest) -> User | None:
 
 
 def queued_message(queued: int, selected: int | None = None) -> str:
-    text = f"{queued} deletion(s) from Azure queued."
+    text = gettext("%(count)s deletion(s) from Azure queued.") % {"count": queued}
     if selected is not None and selected > queued:
-        text += f" {selected - queued} selected copy(ies) were already deleted, expired or queued."
+        text += " " + gettext(
+            "%(count)s selected copy(ies) were already deleted, expired or queued."
+        ) % {"count": selected - queued}
     return text

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import gettext, gettext_lazy as _
 
 from accounts.models import User
 from chat.admin.shared import acting_user, queued_message
@@ -20,12 +21,12 @@ from chat.worker_heartbeat import worker_notice
 
 
 class ExpiringFilter(admin.SimpleListFilter):
-    title = "expires on Azure"
+    title = _("expires on Azure")
     parameter_name = "expiring"
     _SPANS = {"day": timedelta(days=1), "week": timedelta(days=7)}
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("day", "within a day"), ("week", "within a week")]
+        return [("day", gettext("within a day")), ("week", gettext("within a week"))]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[StoredResponse]
@@ -111,23 +112,25 @@ class StoredResponseAdmin(admin.ModelAdmin[StoredResponse]):
         extra_context = {**(extra_context or {}), "worker_notice": worker_notice()}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def error(self, row: StoredResponse) -> str:
         return Truncator(row.last_error).chars(80)
 
-    @admin.display(description="conversation")
+    @admin.display(description=_("conversation"))
     def conversation_link(self, row: StoredResponse) -> SafeString | str:
         if row.conversation is None:
-            return "(deleted)"
+            return gettext("(deleted)")
         url = reverse("admin:chat_conversation_change", args=[row.conversation_id])
         return format_html('<a href="{}">{}</a>', url, row.conversation)
 
-    @admin.display(description="message")
+    @admin.display(description=_("message"))
     def message_link(self, row: StoredResponse) -> SafeString | str:
         if row.message_id is None:
-            return "(deleted)"
+            return gettext("(deleted)")
         url = reverse("admin:chat_message_change", args=[row.message_id])
-        return format_html('<a href="{}">message {}</a>', url, row.message_id)
+        return format_html(
+            '<a href="{}">{}</a>', url, gettext("message %(id)s") % {"id": row.message_id}
+        )
 
     def _queue(
         self,
@@ -140,35 +143,38 @@ class StoredResponseAdmin(admin.ModelAdmin[StoredResponse]):
         self.message_user(request, whose + queued_message(queued, selected), messages.SUCCESS)
 
     @admin.action(
-        description="Delete the selected copies from Azure", permissions=["delete_remote"]
+        description=_("Delete the selected copies from Azure"), permissions=["delete_remote"]
     )
     def delete_remotely(self, request: HttpRequest, queryset: QuerySet[StoredResponse]) -> None:
         self._queue(request, queryset, selected=queryset.count())
 
     @admin.action(
-        description="Delete every copy of the selected rows' users", permissions=["delete_remote"]
+        description=_("Delete every copy of the selected rows' users"),
+        permissions=["delete_remote"],
     )
     def delete_everything_of_users(
         self, request: HttpRequest, queryset: QuerySet[StoredResponse]
     ) -> None:
         users = list(User.objects.filter(pk__in=queryset.values("user")).order_by("username"))
-        whose = f"Every copy of {', '.join(map(str, users))}: "
+        whose = gettext("Every copy of %(users)s: ") % {"users": ", ".join(map(str, users))}
         self._queue(request, StoredResponse.objects.filter(user__in=users), whose)
 
     @admin.action(
-        description="Delete every copy on the selected rows' deployments",
+        description=_("Delete every copy on the selected rows' deployments"),
         permissions=["delete_remote"],
     )
     def delete_everything_on_deployments(
         self, request: HttpRequest, queryset: QuerySet[StoredResponse]
     ) -> None:
         deployments = list(Deployment.objects.filter(pk__in=queryset.values("deployment")))
-        whose = f"Every copy on {', '.join(map(str, deployments))}: "
+        whose = gettext("Every copy on %(deployments)s: ") % {
+            "deployments": ", ".join(map(str, deployments))
+        }
         self._queue(request, StoredResponse.objects.filter(deployment__in=deployments), whose)
 
     @admin.action(
-        description="Queue the selected failed deletions again", permissions=["delete_remote"]
+        description=_("Queue the selected failed deletions again"), permissions=["delete_remote"]
     )
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[StoredResponse]) -> None:
         failed = queryset.filter(state=StoredResponse.State.FAILED)
-        self._queue(request, failed, "Failed copies: ")
+        self._queue(request, failed, gettext("Failed copies: "))

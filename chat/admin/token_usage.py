@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 
 from chat.forms_admin import UsageFilterForm
 from chat.models import TokenUsage
@@ -38,7 +39,7 @@ class TokenUsageAdmin(admin.ModelAdmin[TokenUsage]):
         request.current_app = self.admin_site.name
         context = {
             **self.admin_site.each_context(request),
-            "title": "Token usage",
+            "title": gettext("Token usage"),
             "opts": self.opts,
             "form": form,
             "report": report,
