@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils import translation
@@ -51,8 +52,19 @@ class AccountLanguageMiddleware(MiddlewareMixin):
     A MiddlewareMixin, as LocaleMiddleware is: it serves async views without wrapping them in
     async_to_sync (a reply task they start must not inherit a request thread's executor)."""
 
-    def process_request(self, request: HttpRequest) -> None:
-        language = getattr(request.user, "language", "")
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> None:
+        # After DatabaseUnavailableMiddleware has loaded the user (or answered 503 without the
+        # database): the lookup is not made twice, and never where its failure has no answer.
+        try:
+            language = getattr(request.user, "language", "")
+        except DatabaseError:
+            return
         if language:
             translation.activate(language)
             request.LANGUAGE_CODE = language
