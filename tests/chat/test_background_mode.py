@@ -74,7 +74,8 @@ async def test_stop_cancels_a_background_reply_on_azure(
     )
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Hello"))
-    await receive_until(communicator, r"stream")
+    # Text has arrived: Azure has named the response (the turn's frame alone says nothing).
+    await receive_until(communicator, r'-more" hx-swap-oob="beforeend">[^<]')
     pending = await Message.objects.filter(conversation=conversation, role="assistant").alast()
 
     await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": pending.pk}))

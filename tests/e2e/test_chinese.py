@@ -43,7 +43,7 @@ def test_a_whole_conversation_in_chinese(chinese_page, make_sim_deployment) -> N
     expect(last_reply(page).get_by_role("button", name="重新生成此回复")).to_be_visible()
     page.get_by_label("下一条回复使用的模型").select_option(label="Slow")
     send(page, "请写一篇很长的文章")
-    expect(page.locator(".message-stream")).not_to_be_empty()
+    expect(page.locator(".message-stream")).not_to_be_empty(timeout=15_000)  # a loaded machine
     expect(page.locator("#reply-controls")).to_contain_text("正在生成…")
     page.get_by_role("button", name="停止生成").click()
     expect(last_reply(page)).to_have_attribute("data-status", "cancelled")
