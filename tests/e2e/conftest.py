@@ -48,7 +48,11 @@ def browser() -> Iterator[Any]:
         if os.environ.get("REQUIRE_BROWSER_TESTS"):
             pytest.fail(f"browser tests are required here but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Waits are for states, never sleeps; on a two-core machine shared with other suites a
+    # state can take longer than Playwright's 5 s default to arrive.
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

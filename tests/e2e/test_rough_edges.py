@@ -75,10 +75,15 @@ def test_a_code_block_takes_keyboard_focus_with_a_visible_ring(chat_page) -> Non
     pre = page.locator(".code-block pre")
     # Chromium lets a keyboard into any scroller by itself; other browsers need the tabindex.
     expect(pre).to_have_attribute("tabindex", "0")
+    # Keyboard focus is drawn only in the window that has the system's focus: in a suite,
+    # another page of the same browser may have it.
+    page.bring_to_front()
     page.locator(".code-block .copy-button").focus()
     page.keyboard.press("Tab")
     expect(pre).to_be_focused()
-    assert pre.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.wait_for_function(
+        "() => getComputedStyle(document.querySelector('.code-block pre')).outlineStyle === 'solid'"
+    )
     page.keyboard.press("ArrowRight")
     page.wait_for_function("() => document.querySelector('.code-block pre').scrollLeft > 0")
 
