@@ -6,7 +6,7 @@ Adding a region or a model is one line here; choices, validation and the gateway
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 RESPONSES_API_REGIONS: tuple[str, ...] = (
     "australiaeast",
@@ -54,12 +54,12 @@ CHAT_MODELS: dict[str, ChatModel] = {
 }
 
 # Models the Responses API serves that cannot hold a chat, with the reason shown to admins.
-REFUSED_MODELS: dict[str, str] = {
-    "computer-use-preview": (
+REFUSED_MODELS: dict[str, Promise] = {
+    "computer-use-preview": gettext_lazy(
         "computer-use-preview drives a computer through tool calls and does not answer chat "
         "messages; deploy a chat model such as gpt-4.1 or gpt-5 instead."
     ),
-    "gpt-image-1": (
+    "gpt-image-1": gettext_lazy(
         "gpt-image-1 generates images and does not answer chat messages; deploy a chat model "
         "such as gpt-4.1 or gpt-5 instead."
     ),
