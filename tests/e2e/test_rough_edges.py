@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.sessions.models import Session
-from playwright.sync_api import expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, expect
 
 from chat.models import Conversation, Deployment
 from tests.e2e.axe import blocking_violations
@@ -84,14 +84,18 @@ def test_a_code_block_takes_keyboard_focus_with_a_visible_ring(chat_page) -> Non
     page.wait_for_function(
         "() => getComputedStyle(document.querySelector('.code-block pre')).outlineStyle === 'solid'"
     )
-    # The keyboard scrolls it: a loaded machine may drop a key press, so a few are given.
+    # The keyboard scrolls it: a loaded machine may drop a key press, so a few are given,
+    # each waiting for the scroll it should cause.
+    scrolled = "() => document.querySelector('.code-block pre').scrollLeft > 0"
     for _ in range(5):
         page.keyboard.press("ArrowRight")
-        if page.evaluate("() => document.querySelector('.code-block pre').scrollLeft > 0"):
+        try:
+            page.wait_for_function(scrolled, timeout=2_000)
             break
-        page.wait_for_timeout(200)
-    expect(pre).to_be_focused()
-    page.wait_for_function("() => document.querySelector('.code-block pre').scrollLeft > 0")
+        except PlaywrightTimeoutError:
+            expect(pre).to_be_focused()
+    else:
+        raise AssertionError("the keyboard never scrolled the code block")
 
 
 def test_only_the_latest_failed_reply_offers_retry(chat_page) -> None:
