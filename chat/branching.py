@@ -12,7 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from chat.attachment_turns import attachments_by_message, user_content
-from chat.models import Attachment, Conversation, Deployment, Message, StoredResponse
+from chat.models import (
+    Attachment,
+    Conversation,
+    Deployment,
+    Message,
+    StoredResponse,
+    resource_url,
+)
 from chat.selectors import conversation_tree, mark_branches, tree_of
 
 
@@ -119,8 +126,7 @@ def _reasoning_sent_back(
     """A reply's sealed reasoning items, when ``deployment`` can open them."""
     if not items or not deployment.reasons or endpoint is None:
         return []
-    same_resource = endpoint.strip().rstrip("/") == deployment.endpoint.strip().rstrip("/")
-    return items if same_resource else []
+    return items if resource_url(endpoint) == deployment.base_url else []
 
 
 def branch_show(*, conversation: Conversation, message_id: int) -> Conversation:

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 MAX_REMOTE_RETENTION_HOURS = 720  # Azure keeps stored responses for 30 days.
 
 
+def resource_url(endpoint: str) -> str:
+    """The Azure resource an endpoint names, as its API's base URL: two deployments on one
+    resource share their stored responses (and can open each other's sealed reasoning)."""
+    return endpoint.strip().rstrip("/") + "/openai/v1/"
+
+
 class DeploymentQuerySet(models.QuerySet["Deployment"]):
     def usable_by(self, user: User) -> DeploymentQuerySet:
         """The enabled deployments ``user`` may chat with: those limited to no group, and
@@ -230,7 +236,7 @@ class Deployment(models.Model):
 
     @property
     def base_url(self) -> str:
-        return self.endpoint.strip().rstrip("/") + "/openai/v1/"
+        return resource_url(self.endpoint)
 
     @property
     def is_stateful(self) -> bool:
