@@ -12,13 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from chat.attachment_turns import attachments_by_message, user_content
+from chat.deployment_models import resource_url
 from chat.models import (
     Attachment,
     Conversation,
     Deployment,
     Message,
     StoredResponse,
-    resource_url,
 )
 from chat.selectors import conversation_tree, mark_branches, tree_of
 

@@ -28,7 +28,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from chat import llm
-from chat.models import MAX_REMOTE_RETENTION_HOURS, Conversation, Deployment, StoredResponse
+from chat.deployment_models import MAX_REMOTE_RETENTION_HOURS
+from chat.models import Conversation, Deployment, StoredResponse
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from chat.attachment_turns import (
 )
 from chat.attachments import AttachmentRefused
 from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
+from chat.deployment_models import deployment_open_to
 from chat.durations import seconds_text
 from chat.failover import failover_candidates
 from chat.models import (
@@ -38,7 +39,6 @@ from chat.models import (
     Deployment,
     Message,
     StoredResponse,
-    deployment_open_to,
 )
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
