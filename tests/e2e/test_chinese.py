@@ -71,6 +71,8 @@ def test_the_chooser_saves_on_the_account_and_switches_the_page(
     expect(page.locator("[data-language-submit]")).to_be_hidden()
     page.get_by_label("Language").select_option("zh-hans")
     expect(page.get_by_role("heading", name="新建对话")).to_be_visible()
+    # The new page's script is running once it has hidden the button it replaces.
+    expect(page.locator("[data-language-submit]")).to_be_hidden()
     assert User.objects.get(pk=user.pk).language == "zh-hans"
     page.get_by_label("语言").select_option("en")
     expect(page.get_by_role("heading", name="New chat")).to_be_visible()
