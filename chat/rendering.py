@@ -248,6 +248,10 @@ def stream_id(message_id: int, part: str = "") -> str:
     return f"message-{message_id}-{part}" if part else f"message-{message_id}"
 
 
+# Blocks whose render keeps their text exactly, trailing whitespace included.
+_VERBATIM_BLOCKS = frozenset({"fence", "code_block", "html_block"})
+
+
 class LiveMarkdown:
     """A reply's markdown, rendered while it streams by the same renderer and allow-list as
     ``render_markdown``, so that the final render replaces it without a visible change.
@@ -271,6 +275,7 @@ class LiveMarkdown:
         self._rendered_chars = 0
         self._unrendered: list[str] = []
         self._unrendered_chars = 0
+        self._gap = ""
 
     def add(self, text: str) -> tuple[str, str] | str:
         """Take cleaned text. Returns ``(finished blocks, growing block)`` as HTML when the
@@ -303,6 +308,10 @@ class LiveMarkdown:
             tokens = tokens[split:]
         self._tail = source + held
         self._tail_html = _sanitized(tokens, env)
+        # A paragraph's render drops the whitespace it ends with; the text that runs on after
+        # it (until the next render) must not stick to its last word.
+        verbatim = bool(tokens) and tokens[-1].type in _VERBATIM_BLOCKS
+        self._gap = " " if source[-1:].isspace() and not verbatim else ""
         self._rendered_chars = len(source)
         self._unrendered.clear()
         self._unrendered_chars = 0
@@ -311,7 +320,7 @@ class LiveMarkdown:
     def _with_more(self, html: str, text: str = "") -> str:
         """The growing block with the span that takes the text arriving before its next render:
         inside its innermost last element, so the text runs on where the block ends."""
-        span = f'<span id="{self.more_id}" class="stream-more">{text}</span>'
+        span = f'<span id="{self.more_id}" class="stream-more">{self._gap}{text}</span>'
         end = _CLOSING_TAGS_AT_END.search(html)
         at = end.start() if end is not None else len(html)
         return html[:at] + span + html[at:]

@@ -70,6 +70,14 @@ def without_more(html: str) -> str:
     return MORE.sub(r"\1", html)
 
 
+def rendered(growing: str) -> str:
+    """A render's growing block without its "more" span, which holds at most the space that
+    the text running on after it needs."""
+    (space,) = MORE.findall(growing)
+    assert space in ("", " ")
+    return MORE.sub("", growing)
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_text_streamed_live_stays_inert(hostile: str) -> None:
     for source in (hostile, f"before\n\n{hostile}\n\nafter", f"- item {hostile}\n\n{hostile}"):
@@ -91,7 +99,7 @@ def test_each_render_matches_the_final_render_of_the_text_so_far() -> None:
         finished_so_far += finished
         if text.count("```") % 2 == 0:
             renders += 1
-            assert finished_so_far + without_more(growing) == render_markdown(text)
+            assert finished_so_far + rendered(growing) == render_markdown(text)
     assert renders > 20
 
 
@@ -115,6 +123,26 @@ def test_finished_blocks_are_rendered_once_and_parsing_stays_flat(monkeypatch) -
     assert max(parsed) <= 2 * len(paragraph), "only the growing block is parsed again"
     assert sum(parsed) <= 8 * len(reply), "parsing per delta does not grow with the reply"
     assert len(finished) == 299, "each finished paragraph sent once"
+
+
+@pytest.mark.parametrize("ending", [" ", "\n"])
+def test_text_running_on_after_a_render_keeps_the_space_before_it(ending: str) -> None:
+    live = LiveMarkdown(1)
+    shown = live.add(f"Say hello to the{ending}")
+    assert isinstance(shown, tuple)
+    _, growing = shown
+    assert live.add("world") == "world", "appended, not rendered"
+    visible = re.sub(r"<[^>]*>", "", growing.replace("</span>", "world</span>"))
+    words = ["Say", "hello", "to", "the", "world"]
+    assert visible.split() == words
+    assert re.sub(r"<[^>]*>", "", without_more(live.snapshot()[1])).split() == words
+
+
+def test_code_keeps_its_own_whitespace_while_its_fence_is_open() -> None:
+    live = LiveMarkdown(1)
+    shown = live.add("```\ncode \n")
+    assert isinstance(shown, tuple)
+    assert MORE.findall(shown[1]) == [""], "nothing added inside the code"
 
 
 def test_code_is_highlighted_when_its_fence_closes() -> None:
