@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from tests.e2e.test_chat import last_reply, sign_in
 
 # Slow enough to watch: the summary streams for about a second before the answer.
@@ -66,3 +66,32 @@ def test_thinking_streams_and_folds_away(
     (body,) = [r["json"] for r in clean_simulator.requests(op="create")]
     assert body["reasoning"] == {"summary": "auto", "effort": "low"}
     context.close()
+
+
+def test_a_stateless_reasoning_conversation_carries_its_sealed_reasoning_to_the_next_turn(
+    page, live_server_url, user, make_sim_deployment, clean_simulator
+) -> None:
+    """Azure keeps nothing (store=false), yet the model keeps its reasoning: the second turn
+    sends back the sealed item the first returned, and the simulator verifies it."""
+    stateless = make_sim_deployment(
+        name="Sealed", model="o4-mini", store_policy="stateless", is_default=False
+    )
+    conversation = Conversation.objects.create(owner=user, deployment=stateless)
+    sign_in(page, live_server_url, user)
+    page.goto(f"/c/{conversation.pk}/")
+    for text in ("Remember the number 42", "Which number?"):
+        page.get_by_label("Message", exact=True).fill(text)
+        page.get_by_label("Message", exact=True).press("Enter")
+        expect(last_reply(page)).to_have_attribute("data-status", "completed", timeout=20_000)
+        expect(last_reply(page).locator("details.thinking")).to_have_js_property("open", False)
+    expect(page.locator(".message-assistant")).to_have_count(2)
+
+    first, second = [r["json"] for r in clean_simulator.requests(op="create")]
+    assert first["store"] is False and second["store"] is False
+    assert second["include"] == ["reasoning.encrypted_content"]
+    (sealed,) = Message.objects.get(
+        conversation=conversation, reply_to__text="Remember the number 42"
+    ).reasoning_items
+    assert sealed["encrypted_content"]
+    assert second["input"][1] == sealed, "the sealed reasoning goes back verbatim"
+    assert "previous_response_id" not in second
