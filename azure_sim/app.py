@@ -12,7 +12,7 @@ from azure_sim.background import Generations, cancel
 from azure_sim.building import new_response
 from azure_sim.control import FaultBook, RequestLog
 from azure_sim.defaults import SimulatorConfig
-from azure_sim.delivery import hold_or_drop, replay, respond_when_done, stream
+from azure_sim.delivery import accepted, hold_or_drop, replay, respond_when_done, stream
 from azure_sim.inputs import input_items, newest_user_text
 from azure_sim.keys import authorized, unauthorized
 from azure_sim.objects import deleted_object, item_list, response_object
@@ -187,16 +187,23 @@ class Simulator:
         reply.record_response_id(response.id)
         if response.store:
             self.store.add(response)
-        if response.background and body.get("stream"):
-            # The line's faults hit this connection only: the generation goes on without it.
-            line_fault = options if options.fault in _LINE_FAULTS else None
+        streaming = bool(body.get("stream"))
+        line_fault = None
+        if response.background:
+            # The line's faults hit a stream's connection only: the generation goes on without it.
+            line_fault = options if streaming and options.fault in _LINE_FAULTS else None
             generation = replace(options, fault=None) if line_fault else options
             self.generations.start(response, generation)
+        if not await accepted(receive, options.accept_ms):
+            # The client left before any answer: as mid-stream, a background response goes on.
+            if not response.background:
+                response.abandon()
+            return
+        if response.background and streaming:
             await replay(reply, response, -1, receive, line_fault=line_fault)
         elif response.background:
-            self.generations.start(response, options)
             await reply.json(200, response_object(response))
-        elif body.get("stream"):
+        elif streaming:
             await stream(reply, response, options, receive)
         else:
             await respond_when_done(reply, response, options, receive)

@@ -1,6 +1,6 @@
-"""How a response reaches its client: a live event stream, one JSON body once it is done, or a
-replay of a background response that follows its live events; and a line that stalls or drops.
-Each notices the client leaving."""
+"""How a response reaches its client: after the wait for the resource to accept the request, a
+live event stream, one JSON body once it is done, or a replay of a background response that
+follows its live events; and a line that stalls or drops. Each notices the client leaving."""
 
 import asyncio
 import time
@@ -14,6 +14,21 @@ from azure_sim.streams import DROP, HOLD, Step, Wait, response_events
 _TEXT_DELTA_EVENT = b"event: response.output_text.delta\n"
 # Events sent in one write when nothing asks to pause between them.
 _BATCH = 64
+
+
+async def accepted(receive: Receive, accept_ms: int) -> bool:
+    """Wait ``accept_ms`` before answering anything, as a busy resource takes time to accept a
+    request; False when the client left meanwhile."""
+    if accept_ms <= 0:
+        return True
+    watcher = DisconnectWatcher(receive)
+    try:
+        await asyncio.wait_for(watcher.gone.wait(), accept_ms / 1000)
+    except TimeoutError:
+        return True
+    finally:
+        watcher.stop()
+    return False
 
 
 async def stream(reply: Reply, response: KeptResponse, options: Options, receive: Receive) -> None:
