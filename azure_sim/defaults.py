@@ -17,6 +17,8 @@ class SimulatorConfig:
     region: str = "swedencentral"
     retention_seconds: int = THIRTY_DAYS
     previous_response_not_found_status: int = 400
+    # Milliseconds a create request waits before it is answered at all, as on a busy resource.
+    accept_ms: int = 0
     ttft_ms: int = 300
     tps: float = 80.0
     burst: int = 1

@@ -62,6 +62,7 @@ class OptionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Options:
+    accept_ms: int
     ttft_ms: int
     tps: float
     burst: int
@@ -76,7 +77,13 @@ class Options:
 
     @classmethod
     def from_config(cls, config: SimulatorConfig) -> "Options":
-        return cls(ttft_ms=config.ttft_ms, tps=config.tps, burst=config.burst, words=config.words)
+        return cls(
+            accept_ms=config.accept_ms,
+            ttft_ms=config.ttft_ms,
+            tps=config.tps,
+            burst=config.burst,
+            words=config.words,
+        )
 
     @property
     def delta_interval(self) -> float:
@@ -142,6 +149,7 @@ def _category(value: object) -> str:
 
 
 _CONVERTERS: dict[str, Callable[[object], Any]] = {
+    "accept_ms": _bounded_int(0, 600_000),
     "ttft_ms": _bounded_int(0, 600_000),
     "tps": _rate,
     "burst": _bounded_int(1, 10_000),

@@ -3,8 +3,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from azure_sim.app import ACCESS_DENIED, create_app
+from azure_sim.app import create_app
 from azure_sim.defaults import SimulatorConfig
+from azure_sim.refusals import ACCESS_DENIED
 from azure_sim.testing import FAST, SimulatorServer
 from tests.simulator_fixtures import FAKE_ENTRA_TOKEN
 

@@ -91,6 +91,8 @@ def test_words_sets_the_reply_length(client: OpenAI) -> None:
         ("tps=fast", "expected a number"),
         ("burst=0", "expected a number from 1"),
         ("category=rude", "unknown content filter category"),
+        ("accept_ms=-1", "simulator option 'accept_ms' in the x-simulator header"),
+        ("accept_ms=abc", "simulator option 'accept_ms' in the x-simulator header"),
     ],
 )
 def test_bad_options_are_refused(client: OpenAI, options: str, expected: str) -> None:

@@ -33,6 +33,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="a loopback address only")
         parser.add_argument("--port", type=int, default=8100)
+        parser.add_argument(
+            "--accept-ms",
+            type=int,
+            default=DEFAULTS.accept_ms,
+            help="wait before answering a create at all, as a busy resource does",
+        )
         parser.add_argument("--ttft-ms", type=int, default=DEFAULTS.ttft_ms)
         parser.add_argument("--tps", type=float, default=DEFAULTS.tps, help="0 = no pacing")
         parser.add_argument("--burst", type=int, default=DEFAULTS.burst)
@@ -70,6 +76,7 @@ class Command(BaseCommand):
             region=options["region"],
             retention_seconds=options["retention_seconds"],
             previous_response_not_found_status=options["previous_not_found_status"],
+            accept_ms=options["accept_ms"],
             ttft_ms=options["ttft_ms"],
             tps=options["tps"],
             burst=options["burst"],
