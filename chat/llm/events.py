@@ -47,6 +47,20 @@ class LLMError:
 
 
 @dataclass(frozen=True, slots=True)
+class Requesting:
+    """A request for the reply goes out now (each attempt, retries included): Azure will
+    name its response with ``Started`` or refuse it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request was refused before Azure named a response (so it keeps no copy of it);
+    another goes out after ``wait`` seconds."""
+
+    wait: float
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     """The upstream accepted the request (``response.created``)."""
 
@@ -101,7 +115,17 @@ class Failed:
     response_id: str = ""
 
 
-StreamEvent = Started | TextDelta | ReasoningDelta | ReasoningItem | Completed | Incomplete | Failed
+StreamEvent = (
+    Requesting
+    | Retrying
+    | Started
+    | TextDelta
+    | ReasoningDelta
+    | ReasoningItem
+    | Completed
+    | Incomplete
+    | Failed
+)
 
 
 class LLMRequestError(Exception):

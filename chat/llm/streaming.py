@@ -42,6 +42,8 @@ from chat.llm.events import (
     LLMRequestError,
     ReasoningDelta,
     ReasoningItem,
+    Requesting,
+    Retrying,
     Started,
     StreamEvent,
     TextDelta,
@@ -240,7 +242,8 @@ async def stream_reply(
     reasoning_effort: str | None = None,
     background: bool = False,
 ) -> AsyncGenerator[StreamEvent]:
-    """Stream one reply: ``Started``, deltas, then exactly one terminal event.
+    """Stream one reply: ``Requesting`` and ``Started``, deltas, then exactly one terminal
+    event (``Retrying`` and ``Requesting`` again before each retry).
 
     ``input`` is the new user text (continuing ``previous_response_id``) or the whole history
     as ``{"role", "content"}`` items. Failures before the first delta that may pass (429,
@@ -286,6 +289,7 @@ async def stream_reply(
         async with sdk_client(deployment) as client:
             for attempt in range(retries + 1):
                 failed: _MayRetry | None = None
+                yield Requesting()
                 opener = _creating(client, body)
                 attempt_events = _attempt(opener, deadline, background=background)
                 async with contextlib.aclosing(attempt_events) as events:
@@ -315,6 +319,7 @@ async def stream_reply(
                     error.detail,
                     deployment.pk,
                 )
+                yield Retrying(wait)
                 await asyncio.sleep(wait)
     except LLMRequestError as exc:
         logger.warning("model request not sent: %s, deployment %s", exc.error.detail, deployment.pk)

@@ -41,6 +41,8 @@ from chat.saving import (
 logger = logging.getLogger(__name__)
 
 _SAVE_RETRY_MAX = 10.0
+# How long Stop waits for Azure to name a response that it keeps a copy of (see ``stop``).
+NAMING_WAIT = 5.0
 SAVE_LOST_NOTICE = _(
     "This reply could not be saved: the database is unavailable. Copy what you need from it; "
     "it will be gone when you reload."
@@ -93,12 +95,30 @@ class ActiveReply:
         self.relay.unwatch(send)
 
     def stop(self) -> None:
-        """Stop streaming and save what was written; idempotent, and a no-op once saving."""
+        """Stop streaming and save what was written; idempotent, and a no-op once saving.
+
+        While Azure has not yet named the response of a request it keeps a copy of, the stop
+        waits for the name (at most NAMING_WAIT seconds): closing the stream before would leave
+        a copy no ledger row knows of, and in background mode a reply generating on."""
         if self.phase is not Phase.STREAMING or self.stop_requested:
             return
         self.stop_requested = True
         # A reply whose task has not begun sees the flag when it does, and saves at once.
-        if self.ran and self.task is not None and not self.task.done():
+        if not self.ran or self.task is None or self.task.done():
+            return
+        if self.runner.unnamed:
+            self.runner.stop_when_named = True
+            asyncio.get_running_loop().call_later(NAMING_WAIT, self._stop_unnamed)
+            return
+        self.task.cancel()
+
+    def _stop_unnamed(self) -> None:
+        if self.phase is Phase.STREAMING and self.task is not None and not self.task.done():
+            logger.warning(
+                "message %s: stopped before Azure named its response; a copy it keeps is not "
+                "in the ledger",
+                self.message_id,
+            )
             self.task.cancel()
 
     @property

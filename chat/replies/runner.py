@@ -10,6 +10,7 @@ able to say what was streamed so far.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -23,7 +24,7 @@ from chat.replies.copies import Copies
 from chat.replies.failures import incomplete_error, no_deployment_error
 from chat.replies.relay import Relay
 from chat.replies.request import EarlyRequest, ReplyRequest, reasoning_effort_of
-from chat.replies.resume import ResumePoint, resuming, taken_up
+from chat.replies.resume import ResumePoint, cancel_remotely, resuming, taken_up
 from chat.saving import ReplyOutcome
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,11 @@ class Runner:
         self.first_token_ms: int | None = None
         self.stored = False
         self.reasoning_items: list[dict[str, Any]] = []
+        # A request is out that Azure keeps a copy of and has not named yet: Stop waits for
+        # the name (``stop_when_named``) so that the copy is in the ledger, and cancelled on
+        # Azure in background mode, before the stream is closed.
+        self.unnamed = False
+        self.stop_when_named = False
 
     def outcome(
         self, *, status: str | None = None, error: llm.LLMError | None = None
@@ -163,44 +169,63 @@ class Runner:
                 reasoning_effort=reasoning_effort_of(self.turn.conversation, deployment),
             )
             rebuild = False
-            # Every way out of this loop but a cancel follows the stream's terminal event, and
-            # a cancel closes the stream from within: nothing is left open.
-            async for event in self._open(request):
-                match event:
-                    case llm.TextDelta(text=text):
-                        if self.first_token_ms is None:
-                            self.first_token_ms = int((time.monotonic() - self.started) * 1000)
-                        self.relay.add(text)
-                    case llm.ReasoningDelta(text=text):
-                        self.relay.add_thinking(text)
-                    case llm.ReasoningItem(item=item):
-                        self.reasoning_items.append(item)
-                    case llm.Started():
-                        self.answer = event
-                        self.stored = deployment.is_stateful
-                        if self.stored:
-                            self.copies.named_by(deployment, event)
-                    case llm.Completed():
-                        self._take_result(event)
-                        self.status = Message.Status.COMPLETED
-                    case llm.Incomplete():
-                        self._take_result(event)
-                        self.status = Message.Status.INCOMPLETE
-                        self.error = event.error or incomplete_error(event.reason)
-                    case llm.Failed(error=error):
-                        if (
-                            error.kind == llm.ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
-                            and reply_input.previous_response_id
-                            and not self.relay.began
-                        ):
-                            rebuild = True
-                            break
-                        self.status = (
-                            Message.Status.INCOMPLETE if self.relay.parts else Message.Status.FAILED
-                        )
-                        self.error = error
-                        if error.kind in FAILOVER_KINDS and not self.relay.began:
-                            return error
+            async with contextlib.aclosing(self._open(request)) as events:
+                async for event in events:
+                    match event:
+                        case llm.Requesting():
+                            self.unnamed = deployment.is_stateful
+                        case llm.Retrying():
+                            # Refused before it was named: no copy, and Stop need not wait.
+                            self.unnamed = False
+                            if self.stop_when_named:
+                                self._stopped()
+                                return None
+                        case llm.TextDelta(text=text):
+                            if self.first_token_ms is None:
+                                self.first_token_ms = int((time.monotonic() - self.started) * 1000)
+                            self.relay.add(text)
+                        case llm.ReasoningDelta(text=text):
+                            self.relay.add_thinking(text)
+                        case llm.ReasoningItem(item=item):
+                            self.reasoning_items.append(item)
+                        case llm.Started():
+                            self.unnamed = False
+                            self.answer = event
+                            self.stored = deployment.is_stateful
+                            if self.stored:
+                                self.copies.named_by(deployment, event)
+                            if self.stop_when_named:
+                                self._stopped()
+                                return None
+                        case llm.Completed():
+                            self.unnamed = False
+                            self._take_result(event)
+                            self.status = Message.Status.COMPLETED
+                        case llm.Incomplete():
+                            self.unnamed = False
+                            self._take_result(event)
+                            self.status = Message.Status.INCOMPLETE
+                            self.error = event.error or incomplete_error(event.reason)
+                        case llm.Failed(error=error):
+                            self.unnamed = False
+                            if self.stop_when_named:
+                                self._stopped()
+                                return None  # no failover or rebuild after Stop
+                            if (
+                                error.kind == llm.ErrorKind.PREVIOUS_RESPONSE_NOT_FOUND
+                                and reply_input.previous_response_id
+                                and not self.relay.began
+                            ):
+                                rebuild = True
+                                break
+                            self.status = (
+                                Message.Status.INCOMPLETE
+                                if self.relay.parts
+                                else Message.Status.FAILED
+                            )
+                            self.error = error
+                            if error.kind in FAILOVER_KINDS and not self.relay.began:
+                                return error
             if not rebuild:
                 if self.relay.parts:
                     await database_sync_to_async(failover.record_success)(deployment)
@@ -216,6 +241,12 @@ class Runner:
                 force_rebuild=True,
             )
             reply_input = services.ReplyInput(rebuilt.input, None, True)
+
+    def _stopped(self) -> None:
+        """Stop, as pressed while Azure had not yet named the response: it is named now (its
+        copy on its way to the ledger, a background one asked to cancel), or no request is out."""
+        self.status = Message.Status.CANCELLED
+        cancel_remotely(self.resume)
 
     def _open(self, request: ReplyRequest) -> AsyncGenerator[llm.StreamEvent]:
         """The reply's stream: the early request when it is this very request, else a new one

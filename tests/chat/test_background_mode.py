@@ -11,7 +11,7 @@ from django.utils import timezone
 from openai import OpenAI
 
 from chat import replies
-from chat.models import Message
+from chat.models import Message, StoredResponse
 from chat.replies.registry import reply_take_over
 from chat.saving import replies_take_over
 from tests.chat.sockets import (
@@ -95,6 +95,74 @@ async def test_stop_cancels_a_background_reply_on_azure(
             "cancelled"
         )
     await communicator.disconnect()
+
+
+async def _created_but_not_yet_named(simulator) -> str:
+    """The id of the response the simulator made for the turn's request, while it is still
+    keeping the request waiting (``accept_ms``): Azure has a copy the app was not told of."""
+    for _ in range(400):
+        created = simulator.requests(op="create")
+        if created and created[-1].get("response_id"):
+            return str(created[-1]["response_id"])
+        await asyncio.sleep(0.025)
+    raise AssertionError("the request never reached the simulator")
+
+
+async def _stop(communicator, conversation) -> Message:
+    pending = await Message.objects.filter(conversation=conversation, role="assistant").alast()
+    await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": pending.pk}))
+    return await wait_for_reply(conversation)
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["background", "foreground"])
+async def test_stop_before_azure_names_the_response_still_puts_its_copy_in_the_ledger(
+    owner, make_sim_deployment, clean_simulator, background
+) -> None:
+    conversation = await conversation_on(
+        owner, make_sim_deployment, background_mode=background, options="accept_ms=2000,tps=20"
+    )
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(text_data=send_payload("Hello"))
+    response_id = await _created_but_not_yet_named(clean_simulator)
+
+    reply = await _stop(communicator, conversation)
+    await communicator.disconnect()
+
+    assert reply.status == Message.Status.CANCELLED
+    assert reply.text == ""
+    assert reply.response_id == response_id
+    assert await StoredResponse.objects.filter(response_id=response_id).aexists(), (
+        "the copy Azure made is in the ledger, to be deleted"
+    )
+    if background:
+        for _ in range(200):
+            if clean_simulator.requests(op="cancel"):
+                break
+            await asyncio.sleep(0.025)
+        assert [entry["path"] for entry in clean_simulator.requests(op="cancel")] == [
+            f"/openai/v1/responses/{response_id}/cancel"
+        ], "a background reply would go on generating (and cost) on Azure"
+
+
+async def test_stop_while_a_refused_request_waits_to_be_retried_sends_no_other(
+    owner, make_sim_deployment, clean_simulator
+) -> None:
+    conversation = await conversation_on(owner, make_sim_deployment)
+    communicator, _, _ = await connect(owner, conversation)
+    await communicator.send_to(
+        text_data=send_payload("[[sim fault=rate_limit retry_after_ms=3000 times=1]] Hello")
+    )
+    for _ in range(400):
+        if clean_simulator.requests(op="create"):
+            break
+        await asyncio.sleep(0.025)
+
+    reply = await _stop(communicator, conversation)
+    await communicator.disconnect()
+
+    assert reply.status == Message.Status.CANCELLED
+    assert len(model_requests(clean_simulator)) == 1, "nothing is sent after Stop"
+    assert not await StoredResponse.objects.filter(conversation=conversation).aexists()
 
 
 async def test_a_reply_whose_process_is_gone_is_taken_over_and_finished(

@@ -14,6 +14,8 @@ from chat.llm import (
     Failed,
     Incomplete,
     ReasoningDelta,
+    Requesting,
+    Retrying,
     Started,
     StreamEvent,
     TextDelta,
@@ -70,7 +72,8 @@ async def test_stream_yields_started_deltas_and_one_completed(
 ) -> None:
     events = await collect(sim_deployment)
 
-    started, *deltas, completed = events
+    requesting, started, *deltas, completed = events
+    assert isinstance(requesting, Requesting)
     assert isinstance(started, Started)
     assert deltas
     assert all(isinstance(event, TextDelta) for event in deltas)
@@ -233,7 +236,9 @@ async def test_repeated_rate_limits_stop_after_the_retry_bound(
 
     events = await collect(sim_deployment)
 
-    assert events == [events[-1]]
+    # Each request announced, each refusal followed by its wait; nothing else until the end.
+    retrying = [Requesting(), Retrying(0.01)]
+    assert events == [*retrying, *retrying, Requesting(), events[-1]]
     assert failure(events).kind is ErrorKind.RATE_LIMITED
     assert len(clean_simulator.requests(op="create")) == 3
 

@@ -87,7 +87,8 @@ def test_a_stateless_reasoning_conversation_carries_its_sealed_reasoning_to_the_
     expect(page.locator(".message-assistant")).to_have_count(2)
 
     first, second = [r["json"] for r in clean_simulator.requests(op="create")]
-    assert first["store"] is False and second["store"] is False
+    assert first["store"] is False
+    assert second["store"] is False
     assert second["include"] == ["reasoning.encrypted_content"]
     (sealed,) = Message.objects.get(
         conversation=conversation, reply_to__text="Remember the number 42"

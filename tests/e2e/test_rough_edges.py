@@ -149,6 +149,7 @@ def test_enter_while_a_reply_streams_says_why_and_keeps_the_draft(
     page.get_by_label("Model").select_option(label="Slow")
     page.get_by_label("Message", exact=True).fill("A long answer please")
     page.get_by_label("Message", exact=True).press("Enter")
+    page.wait_for_url(re.compile(r"/c/\d+/$"))  # loaded: its script takes the keys
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
     box = page.get_by_label("Message", exact=True)
     box.fill("My next question")
