@@ -626,7 +626,7 @@ def common_arguments(description: str, *, load: bool = False) -> argparse.Argume
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an environment setting for the app (repeatable), e.g. CHAT_FLUSH_INTERVAL=0.04",
+        help="an environment setting for the app (repeatable), e.g. CHAT_EARLY_REQUEST=true",
     )
     if load:
         parser.add_argument("--seed", type=int, default=6, help="seed of the staggered arrivals")

@@ -6,13 +6,13 @@ simulator for the same reply with the ``openai`` SDK, as the app's gateway does 
 streaming response, only the data lines parsed). Both keep the arrival time of every text delta.
 
 Replies are the user's own text echoed back (the simulator's ``echo`` option), so a client knows
-where every delta ends in the text and can time each one, even after the relay has coalesced
-several into one frame. The simulator paces deltas on an absolute schedule from the moment it
-received the request (its request log has that moment), so every delta has a scheduled send
-time: the lag of a delta is its arrival minus that time, for both clients alike. The direct
-client also sees the simulator's own ``sim_sent_at`` stamp on each delta, which checks the
-schedule. The relay does not send the deltas its coalescing timer still holds when a reply ends:
-the final render of the message brings them, so they count as arriving with it.
+where every delta ends in the text and can time each one, even after the relay has merged
+several into one frame; the page's deltas are found by the letters and digits they show, since
+live markdown shows them rendered. The simulator paces deltas on an absolute schedule from the
+moment it received the request (its request log has that moment), so every delta has a
+scheduled send time: the lag of a delta is its arrival minus that time, for both clients alike.
+The direct client also sees the simulator's own ``sim_sent_at`` stamp on each delta, which
+checks the schedule. Deltas that a reply's final render brings count as arriving with it.
 """
 
 from __future__ import annotations
@@ -41,11 +41,19 @@ DELTA_FRAME = re.compile(
 # A live markdown render: the blocks just finished, then the growing block again.
 RENDER_FRAME = re.compile(r'<div id="message-(\d+)-tail" hx-swap-oob="innerHTML">')
 _TAG = re.compile(r"<[^>]*>")
+_LINK_TARGET = re.compile(r"\]\([^)]*\)")
+
+
+def visible_chars(text: str) -> int:
+    """The letters and digits a reader sees of ``text``: the same whether the relay shows it
+    as raw markdown (an appended delta) or rendered (markers, link targets and whitespace
+    gone), so each delta can be found in the page however it was shown."""
+    return sum(character.isalnum() for character in _LINK_TARGET.sub("]", text))
 
 
 def shown_chars(fragment: str) -> int:
-    """About how many characters of the reply's text a rendered fragment shows."""
-    return len(html.unescape(_TAG.sub("", fragment)))
+    """How many letters and digits of the reply a fragment shows."""
+    return visible_chars(html.unescape(_TAG.sub("", fragment)))
 
 
 REPLY_STATUS = re.compile(
@@ -96,9 +104,11 @@ def message_text(tag: str, tokens: int) -> str:
     return "".join(pieces[:tokens])
 
 
-def delta_ends(text: str, burst: int = 1) -> list[int]:
-    """Where each delta of the echoed ``text`` ends, ``burst`` tokens to a delta."""
-    ends = list(itertools.accumulate(len(piece) for piece in split_tokens(text)))
+def delta_ends(text: str, burst: int = 1, *, measure: Any = len) -> list[int]:
+    """Where each delta of the echoed ``text`` ends, ``burst`` tokens to a delta, in
+    ``measure`` of the text up to it (characters; for the page, ``visible_chars``)."""
+    pieces = split_tokens(text)
+    ends = [measure("".join(pieces[: count + 1])) for count in range(len(pieces))]
     return ends[burst - 1 :: burst] + (ends[-1:] if len(ends) % burst else [])
 
 
@@ -180,7 +190,7 @@ class RelayLane:
     async def turn(self, record: Turn) -> None:
         """Send the question, then follow its reply by the reply's message id, as the page's
         swaps do."""
-        ends = delta_ends(record.text, record.burst)
+        ends = delta_ends(record.text, record.burst, measure=visible_chars)
         received = 0
         finished = 0
         reply_id = ""
@@ -206,7 +216,7 @@ class RelayLane:
                     received = finished + shown_chars(frame[render.end() :])
                 elif pieces:
                     record.frames.append(now)
-                    received += sum(len(html.unescape(piece)) for piece in pieces)
+                    received += sum(visible_chars(html.unescape(piece)) for piece in pieces)
                     while (
                         len(record.arrivals) < len(ends) and ends[len(record.arrivals)] <= received
                     ):
@@ -215,8 +225,7 @@ class RelayLane:
                 if status not in IN_FLIGHT:
                     record.status, record.done_at = status, now
                     if status == "completed" and len(record.arrivals) < len(ends):
-                        # Deltas still waiting for the coalescing timer are not sent as such:
-                        # the final render of the message brings them.
+                        # Deltas not sent as such: the final render of the message brings them.
                         record.frames.append(now)
                         record.arrivals += [now] * (len(ends) - len(record.arrivals))
                     return
@@ -249,7 +258,7 @@ class FloorLane:
         return cls(socket)
 
     async def turn(self, record: Turn) -> None:
-        ends = delta_ends(record.text, record.burst)
+        ends = delta_ends(record.text, record.burst, measure=visible_chars)
         received = 0
         payload = json.dumps({"text": record.text})
         record.sent_at = time.time()

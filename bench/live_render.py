@@ -4,8 +4,8 @@ appended, as before), on 5,000-token replies.
 
 In-process and on one core: the relay of each reply (``chat.replies.relay.Relay``) with one
 watching socket whose send costs nothing, so what is measured is the relay's own work per delta:
-coalescing, rendering, building the frame, queueing it. Every delta gets its own frame (the
-case of a model at 20 deltas/s against the 40 ms flush interval), the worst case for rendering.
+coalescing, rendering, building the frame, queueing it. Every delta gets its own frame (as at
+low load, where each delta goes out at once), the worst case for rendering.
 The replies are the simulator's markdown (paragraphs, lists, code, tables), split into its
 tokens. The all-in figure is derived: the capacity benchmark's relayed deltas per core
 (``results/capacity.json``) with this benchmark's added CPU per delta on top.
@@ -118,8 +118,6 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=8)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    # One frame per delta: the flush interval's token bucket never holds a delta back.
-    os.environ["CHAT_FLUSH_INTERVAL"] = "0.000000001"
     django.setup()
     figures = measure(args.rounds, args.replies)
     for name, value in figures.items():

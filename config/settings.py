@@ -393,8 +393,7 @@ CHAT_RATE_LIMIT: int = env.int("CHAT_RATE_LIMIT", default=30)
 CHAT_RATE_WINDOW: int = env.int("CHAT_RATE_WINDOW", default=60)
 # Open websockets per user, across every process (counted in Redis when REDIS_URL is set).
 CHAT_MAX_SOCKETS_PER_USER: int = env.int("CHAT_MAX_SOCKETS_PER_USER", default=20)
-# How often streamed text is flushed to the page, and to other processes' tabs.
-CHAT_FLUSH_INTERVAL: float = env.float("CHAT_FLUSH_INTERVAL", default=0.04)
+# How often streamed text is flushed to other processes' tabs (this process's go at once).
 CHAT_REMOTE_FLUSH_INTERVAL: float = env.float("CHAT_REMOTE_FLUSH_INTERVAL", default=0.25)
 # Send a turn's model request while the turn is being saved, when the conversation continues
 # from its stored head (chat.replies.EarlyRequest): the first token comes that much sooner.

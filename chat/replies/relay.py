@@ -1,9 +1,11 @@
 """The relay: a reply's text to the tabs of this process that watch it.
 
-Text is shown as markdown while it streams (``LiveMarkdown``). Deltas are coalesced into
-frames with a token bucket (the first ones go out at once, a burst shares a frame). Each watching
-socket has its own queue, drained by its own task: the reply only appends to the queues, so no
-tab, however slow, holds the reply or the other tabs back. A tab that falls behind (more than
+Text is shown as markdown while it streams (``LiveMarkdown``). A delta goes out at once: the
+flush runs as soon as the event loop gets to it, so deltas that arrive together (one read of the
+stream, or while the process is busy) share a frame, and at low load there is no wait at all.
+Each watching socket has its own queue, drained by its own task: the reply only appends to the
+queues, so no tab, however slow, holds the reply or the other tabs back, and frames that queued
+while a socket was sending go out together in its next message. A tab that falls behind (more than
 ``CHAT_WATCHER_MAX_BYTES`` queued, or its oldest frame waiting ``CHAT_WATCHER_MAX_LAG``
 seconds) is dropped and told to reconnect, which catches it up from the reply so far; memory
 stays bounded whatever a socket does.
@@ -27,9 +29,6 @@ logger = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 FellBehind = Callable[[], Awaitable[None]]
 
-# Frames a reply may send back to back before coalescing sets in.
-FLUSH_BURST = 2.0
-
 # Watchers' drain tasks, referenced until they end (asyncio keeps only weak references).
 _draining: set[asyncio.Future[None]] = set()
 
@@ -49,6 +48,7 @@ class Watcher:
         self._fell_behind = fell_behind
         self._frames: deque[tuple[float, str, bool]] = deque()
         self._queued_bytes = 0
+        self._sending_bytes = 0
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._drain(), name="watcher")
         _draining.add(self._task)
@@ -60,9 +60,10 @@ class Watcher:
         self._frames.append((now, fragment, last))
         self._queued_bytes += len(fragment)
         self._wake.set()
-        # The oldest frame is the one being sent; what waits behind it is the backlog.
-        oldest_at, oldest, _ = self._frames[0]
-        backlog = self._queued_bytes - len(oldest)
+        # What is being sent is on its way; what waits behind it is the backlog (an idle
+        # socket sends all it has at once: it has none).
+        oldest_at = self._frames[0][0]
+        backlog = self._queued_bytes - self._sending_bytes if self._sending_bytes else 0
         return not (
             backlog > settings.CHAT_WATCHER_MAX_BYTES
             or now - oldest_at > settings.CHAT_WATCHER_MAX_LAG
@@ -72,7 +73,7 @@ class Watcher:
         """Stop sending; with ``tell``, the socket is closed so that its page reconnects."""
         self._task.cancel()
         self._frames.clear()
-        self._queued_bytes = 0
+        self._queued_bytes = self._sending_bytes = 0
         if tell and self._fell_behind is not None:
             task = asyncio.ensure_future(self._fell_behind())
             _draining.add(task)
@@ -81,14 +82,21 @@ class Watcher:
     async def _drain(self) -> None:
         while True:
             while self._frames:
-                _, fragment, last = self._frames[0]
+                # Everything queued goes in one message: a socket that is behind catches up in
+                # one send rather than one per frame (htmx applies each out-of-band part).
+                count = len(self._frames)
+                message = "".join(fragment for _, fragment, _ in self._frames)
+                last = any(is_last for _, _, is_last in self._frames)
+                self._sending_bytes = len(message)
                 try:
-                    if fragment:
-                        await self.send(fragment)
+                    if message:
+                        await self.send(message)
                 except Exception:
                     return  # the socket went away; its consumer unwatches on disconnect
-                self._frames.popleft()
-                self._queued_bytes -= len(fragment)
+                for _ in range(count):
+                    self._frames.popleft()
+                self._queued_bytes -= len(message)
+                self._sending_bytes = 0
                 if last:
                     return
             self._wake.clear()
@@ -140,9 +148,7 @@ class Relay:
         self._thinking = _Part(message_id, "thinking")
         self._holds = 0
         self._watchers: dict[Send, Watcher] = {}
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self._frame_credit = FLUSH_BURST
-        self._credited_at = 0.0
+        self._flush_soon: asyncio.Handle | None = None
         self.final: str | None = None
         # Called after each flush that sent text (the bridge publishes progress from it).
         self.flushed: Callable[[], None] | None = None
@@ -214,7 +220,7 @@ class Relay:
     def release(self) -> None:
         self._holds = max(0, self._holds - 1)
         pending = self._answer.pending or self._thinking.pending
-        if not self._holds and pending and self._flush_timer is None:
+        if not self._holds and pending and self._flush_soon is None:
             self._flush()
 
     def add(self, text: str) -> None:
@@ -226,33 +232,14 @@ class Relay:
         self._arrived()
 
     def _arrived(self) -> None:
-        if self._holds or self._flush_timer is not None:
+        if self._holds or self._flush_soon is not None:
             return
-        self._refill(time.monotonic())
-        if self._frame_credit >= 1:
-            self._frame_credit -= 1
+        self._flush_soon = asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_soon = None
+        if not self._holds:
             self._flush()
-            return
-        wait = (1 - self._frame_credit) * settings.CHAT_FLUSH_INTERVAL
-        self._flush_timer = asyncio.get_running_loop().call_later(wait, self._flush_later)
-
-    def _refill(self, now: float) -> None:
-        """Frame credit comes back at one per flush interval, up to FLUSH_BURST.
-
-        A bucket rather than a minimum spacing: with deltas arriving about once per interval,
-        a spacing rule lets every early delta push the next window later, and the lag ratchets
-        up towards the interval."""
-        earned = (now - self._credited_at) / settings.CHAT_FLUSH_INTERVAL
-        self._frame_credit = min(FLUSH_BURST, self._frame_credit + earned)
-        self._credited_at = now
-
-    def _flush_later(self) -> None:
-        self._flush_timer = None
-        if self._holds:
-            return
-        self._refill(time.monotonic())
-        self._frame_credit -= 1
-        self._flush()
 
     def _flush(self) -> None:
         thinking_began = self._thinking.sent_any
@@ -273,9 +260,9 @@ class Relay:
 
     def finish(self, final: str) -> None:
         """The last frame, to every watcher now and to any that attaches later."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         self.final = final
         self._broadcast(final, last=True)
         self._watchers.clear()

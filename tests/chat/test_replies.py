@@ -13,7 +13,7 @@ from chat import llm, replies
 from chat.models import Conversation, StoredResponse
 from chat.rate_limits import rate_limit_hit
 from chat.replies import registry, request
-from chat.replies.relay import FLUSH_BURST, Relay
+from chat.replies.relay import Relay
 
 
 @pytest.fixture
@@ -25,19 +25,24 @@ def text_of(fragment: str) -> str:
     return html.unescape(re.sub(r"<[^>]*>", "", fragment)).rstrip("\n")
 
 
+# Where each out-of-band part of a message begins: a socket's message may carry several.
+_OOB_PART = re.compile(r"(?=<(?:div|span|details)\b[^>]*\bhx-swap-oob=)")
+
+
 def streamed_text(frames: list[str]) -> str:
     """The text the frames show, as the page's swaps put it together: renders of the growing
     block replace it, escaped text runs on after it, a whole replacement starts over."""
     finished, growing = "", ""
     for frame in frames:
-        if 'hx-swap-oob="outerHTML"' in frame and "-stream" in frame:
-            finished, growing = text_of(frame), ""
-        elif '-tail" hx-swap-oob="innerHTML">' in frame:
-            before, after = frame.split('-tail" hx-swap-oob="innerHTML">', 1)
-            finished += text_of(before.rsplit("<div", 1)[0])
-            growing = text_of(after)
-        elif '-more" hx-swap-oob="beforeend">' in frame:
-            growing += text_of(frame)
+        for part in _OOB_PART.split(frame):
+            if 'hx-swap-oob="outerHTML"' in part and "-stream" in part:
+                finished, growing = text_of(part), ""
+            elif '-done" hx-swap-oob="beforeend">' in part:
+                finished += text_of(part)
+            elif '-tail" hx-swap-oob="innerHTML">' in part:
+                growing = text_of(part)
+            elif '-more" hx-swap-oob="beforeend">' in part:
+                growing += text_of(part)
     return finished + growing
 
 
@@ -66,27 +71,56 @@ async def feed(relay: Relay, deltas: list[str]) -> list[str]:
     return frames
 
 
-async def test_the_first_deltas_go_out_at_once_and_a_burst_is_coalesced(relay, settings) -> None:
-    settings.CHAT_FLUSH_INTERVAL = 0.05
-    frames = await feed(relay, ["Hel", "lo", ", ", "wor", "ld"])
-    assert [streamed_text(frames[:n]) for n in range(1, int(FLUSH_BURST) + 1)] == ["Hel", "Hello"]
-    assert len(frames) == 3, "the rest of the burst shares one frame"
-    assert streamed_text(frames) == "Hello, world"
+async def loop_turns(count: int = 4) -> None:
+    """Let the event loop run ``count`` times: a flush, then the watcher's send."""
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
-async def test_deltas_arriving_at_the_flush_rate_are_not_delayed(relay, settings) -> None:
-    settings.CHAT_FLUSH_INTERVAL = 0.02
+async def test_a_delta_goes_out_at_once(relay) -> None:
     frames: list[str] = []
 
     async def watcher(fragment: str) -> None:
         frames.append(fragment)
 
     relay.watch(watcher)
-    for index in range(10):
-        relay.add(f"{index} ")
-        # Slightly faster than the interval, as a real stream's jitter makes it at times.
-        await asyncio.sleep(0.018)
-        assert len(frames) >= index, "no delta waits a whole interval behind the stream"
+    for index, delta in enumerate(["Hel", "lo", ", ", "wor", "ld"]):
+        relay.add(delta)
+        await loop_turns()
+        assert len(frames) == index + 1, "no delta waits for a timer or for the next one"
+    assert streamed_text(frames) == "Hello, world"
+
+
+async def test_deltas_that_arrive_together_share_a_frame(relay) -> None:
+    frames: list[str] = []
+
+    async def watcher(fragment: str) -> None:
+        frames.append(fragment)
+
+    relay.watch(watcher)
+    for delta in ["Hel", "lo", ", ", "wor", "ld"]:  # one read of the stream
+        relay.add(delta)
+    await loop_turns()
+    assert len(frames) == 1
+    assert streamed_text(frames) == "Hello, world"
+
+
+async def test_a_socket_that_is_behind_catches_up_in_one_message(relay) -> None:
+    frames: list[str] = []
+    sending = asyncio.Event()
+
+    async def slow(fragment: str) -> None:
+        frames.append(fragment)
+        await sending.wait()
+
+    relay.watch(slow)
+    for delta in ["one ", "two ", "three ", "four"]:
+        relay.add(delta)
+        await loop_turns()
+    assert len(frames) == 1, "the first frame is still being sent"
+    sending.set()
+    await until(lambda: len(frames) == 2)
+    assert streamed_text(frames) == "one two three four"
 
 
 async def test_a_surrogate_pair_split_across_deltas_arrives_whole(relay) -> None:
@@ -155,7 +189,6 @@ async def test_a_tab_that_stops_reading_slows_nobody_and_is_told_to_catch_up(
     relay, settings
 ) -> None:
     settings.CHAT_WATCHER_MAX_BYTES = 10_000
-    settings.CHAT_FLUSH_INTERVAL = 0.001
     stuck = asyncio.Event()
     fell_behind = asyncio.Event()
     reader: list[str] = []
