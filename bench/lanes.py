@@ -7,7 +7,7 @@ streaming response, only the data lines parsed). Both keep the arrival time of e
 
 Replies are the user's own text echoed back (the simulator's ``echo`` option), so a client knows
 where every delta ends in the text and can time each one, even after the relay has merged
-several into one frame; the page's deltas are found by the letters and digits they show, since
+several into one frame; the page's deltas are found by the letters they show, since
 live markdown shows them rendered. The simulator paces deltas on an absolute schedule from the
 moment it received the request (its request log has that moment), so every delta has a
 scheduled send time: the lag of a delta is its arrival minus that time, for both clients alike.
@@ -41,19 +41,22 @@ DELTA_FRAME = re.compile(
 # A live markdown render: the blocks just finished, then the growing block again.
 RENDER_FRAME = re.compile(r'<div id="message-(\d+)-tail" hx-swap-oob="innerHTML">')
 _TAG = re.compile(r"<[^>]*>")
-_LINK_TARGET = re.compile(r"\]\([^)]*\)")
 
 
 def visible_chars(text: str) -> int:
-    """The letters and digits a reader sees of ``text``: the same whether the relay shows it
-    as raw markdown (an appended delta) or rendered (markers, link targets and whitespace
-    gone), so each delta can be found in the page however it was shown."""
-    return sum(character.isalnum() for character in _LINK_TARGET.sub("]", text))
+    """The letters a reader sees of ``text``: the same whether the relay shows it as raw
+    markdown (an appended delta) or rendered (markers, list numbers and whitespace gone), so
+    each delta can be found in the page however it was shown."""
+    return sum(character.isalpha() for character in text)
+
+
+_BUTTON = re.compile(r"<button\b.*?</button>", re.S)
 
 
 def shown_chars(fragment: str) -> int:
-    """How many letters and digits of the reply a fragment shows."""
-    return visible_chars(html.unescape(_TAG.sub("", fragment)))
+    """How many letters of the reply a fragment shows (a code block's Copy button is the
+    page's, not the reply's)."""
+    return visible_chars(html.unescape(_TAG.sub("", _BUTTON.sub("", fragment))))
 
 
 REPLY_STATUS = re.compile(
@@ -98,9 +101,16 @@ class Pace:
         return received_at + self.ttft_ms / 1000 + index * self.burst / self.tps
 
 
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def message_text(tag: str, tokens: int) -> str:
-    """A unique markdown message of exactly ``tokens`` deltas (the simulator's tokens)."""
-    pieces = split_tokens(f"{tag} {compose_reply(seed_for(tag), tokens)}")
+    """A unique markdown message of exactly ``tokens`` deltas (the simulator's tokens).
+
+    Without links: the page shows a link's text only, and its target until the link is
+    complete, so no count of what the page shows could place the deltas inside one."""
+    reply = _LINK.sub(r"\1", compose_reply(seed_for(tag), tokens))
+    pieces = split_tokens(f"{tag} {reply}")
     return "".join(pieces[:tokens])
 
 
@@ -126,6 +136,9 @@ class Turn:
     status: str = ""
     done_at: float = 0.0
     stray_frames: int = 0  # relay: frames about another reply than this turn's
+    # Relay: deltas that show no letter (a space, a markdown marker, a number): the page gives
+    # no sign of their arrival, so they have no lag of their own.
+    unseen: frozenset[int] = frozenset()
 
     @property
     def complete(self) -> bool:
@@ -191,6 +204,9 @@ class RelayLane:
         """Send the question, then follow its reply by the reply's message id, as the page's
         swaps do."""
         ends = delta_ends(record.text, record.burst, measure=visible_chars)
+        record.unseen = frozenset(
+            index for index, end in enumerate(ends) if end == (ends[index - 1] if index else 0)
+        )
         received = 0
         finished = 0
         reply_id = ""
@@ -259,6 +275,9 @@ class FloorLane:
 
     async def turn(self, record: Turn) -> None:
         ends = delta_ends(record.text, record.burst, measure=visible_chars)
+        record.unseen = frozenset(
+            index for index, end in enumerate(ends) if end == (ends[index - 1] if index else 0)
+        )
         received = 0
         payload = json.dumps({"text": record.text})
         record.sent_at = time.time()
@@ -399,6 +418,8 @@ class Timings:
                 continue
             scheduled = pace.scheduled(created, index)
             self.deltas += 1
+            if index in turn.unseen:
+                continue
             self.delta_lag.append(arrived - scheduled)
             if turn.stamps:
                 self.stamp_lag.append(arrived - turn.stamps[index])

@@ -7,7 +7,9 @@ import signal
 import socket
 
 import pytest
+from playwright.sync_api import expect
 
+from tests.e2e.conftest import browser  # noqa: F401  (Debian's chromium, as the page tests use it)
 from tests.faults.chat import (
     FINAL,
     Tab,
@@ -19,7 +21,7 @@ from tests.faults.chat import (
     upstream_creates,
     upstream_text,
 )
-from tests.faults.conftest import wait_for
+from tests.faults.conftest import sign_in, wait_for
 
 STREAMING = r'hx-swap-oob="beforeend">[^<]'
 LONG = "tps=150,words=600"  # about 4 s of streaming
@@ -243,3 +245,55 @@ def test_a_tab_on_another_process_catches_up_when_redis_lost_the_finish(
     assert "status-completed" in here.until(FINAL, within=60)
     assert "status-completed" in there.until(FINAL, within=30), "read from the database"
     redis_server.start()
+
+
+def test_in_chromium_a_background_reply_goes_on_after_its_process_is_killed(
+    postgres,
+    database_url,
+    clean_simulator,
+    start_app,
+    browser,  # noqa: F811
+) -> None:
+    """The person watches a background reply, its process dies; opening the conversation on
+    the site's other process shows it continue there and complete, with nothing lost."""
+    conversation = add_conversation(database_url, clean_simulator, LONG, background_mode=True)
+    settings = app_settings(CHAT_REPLY_LEASE_SECONDS="3")
+    first = start_app(database_url=database_url, **settings)
+    second = start_app(database_url=database_url, **settings)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # Cookies belong to the host, not the port: one sign-in serves both processes.
+    context.add_cookies(
+        [
+            {"name": name, "value": value, "url": first.base_url}
+            for name, value in sign_in(first.base_url).cookies.items()
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{first.base_url}/c/{conversation}/")
+    page.get_by_label("Message", exact=True).fill("Tell me a long story")
+    page.get_by_label("Message", exact=True).press("Enter")
+    expect(page.locator(".message-stream")).not_to_be_empty()
+    wait_for(
+        lambda: bool(
+            query(
+                database_url,
+                "SELECT 1 FROM chat_message WHERE conversation_id = %s AND role = 'assistant' "
+                "AND resume_response_id <> ''",
+                conversation,
+            )
+        ),
+        "the lease never saved where the reply stood",
+    )
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+
+    page.goto(f"{second.base_url}/c/{conversation}/")
+    reply = page.locator("article.message-assistant").last
+    expect(reply).to_have_attribute("data-status", "completed", timeout=60_000)
+    ((_, status, text, response_id),) = replies(database_url, conversation)
+    assert status == "completed", second.output()
+    assert text == upstream_text(clean_simulator, response_id), "nothing lost, nothing repeated"
+    expect(reply.get_by_role("button", name="Regenerate this reply")).to_be_visible()
+    assert len(upstream_creates(clean_simulator)) == 1, "resumed from Azure's copy, not asked again"
+    context.close()
