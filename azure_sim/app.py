@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from azure_sim.asgi_http import HTTPError, Receive, Reply, Request, Scope, Send, read_request
-from azure_sim.background import Generations, cancel
+from azure_sim.background import Generations, cancel, stop_generating
 from azure_sim.building import new_response
 from azure_sim.control import FaultBook, RequestLog
 from azure_sim.defaults import SimulatorConfig
@@ -261,10 +261,7 @@ class Simulator:
 
     def _delete(self, response: KeptResponse) -> None:
         self.store.remove(response.id)
-        if response.task is not None:
-            response.task.cancel()
-        if response.running:
-            response.finish("cancelled")
+        stop_generating(response)
 
     @staticmethod
     def _input_items(request: Request, response: KeptResponse) -> dict[str, Any]:

@@ -55,8 +55,14 @@ def cancel(response: KeptResponse) -> KeptResponse:
             "invalid_value",
             "Only responses created with background=true can be cancelled.",
         )
-    if response.running:
-        if response.task is not None:
-            response.task.cancel()
-        response.finish("cancelled")
+    stop_generating(response)
     return response
+
+
+def stop_generating(response: KeptResponse) -> None:
+    """End a response still being generated (its background task with it) as ``cancelled``:
+    on cancel, and on delete."""
+    if response.task is not None:
+        response.task.cancel()
+    if response.running:
+        response.finish("cancelled")
