@@ -24,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -114,11 +114,11 @@ def message_text(tag: str, tokens: int) -> str:
     return "".join(pieces[:tokens])
 
 
-def delta_ends(text: str, burst: int = 1, *, measure: Any = len) -> list[int]:
+def delta_ends(text: str, burst: int = 1, *, measure: Callable[[str], int] = len) -> list[int]:
     """Where each delta of the echoed ``text`` ends, ``burst`` tokens to a delta, in
-    ``measure`` of the text up to it (characters; for the page, ``visible_chars``)."""
-    pieces = split_tokens(text)
-    ends = [measure("".join(pieces[: count + 1])) for count in range(len(pieces))]
+    ``measure`` of the text up to it (characters; for the page, ``visible_chars``): a count
+    that adds up over the pieces."""
+    ends = list(itertools.accumulate(measure(piece) for piece in split_tokens(text)))
     return ends[burst - 1 :: burst] + (ends[-1:] if len(ends) % burst else [])
 
 
