@@ -31,6 +31,23 @@ def _stored_text(simulator, response_id: str) -> str:
         return client.responses.retrieve(response_id).output_text
 
 
+async def _logged(simulator, op: str, *, named: bool = False) -> list[dict]:
+    """The simulator's requests of ``op``, once there is one (with ``named``, once the last
+    has made its response: a create the simulator may still keep waiting, ``accept_ms``)."""
+    for _ in range(400):
+        logged = simulator.requests(op=op)
+        if logged and (not named or logged[-1].get("response_id")):
+            return logged
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no {op} request reached the simulator")
+
+
+async def _stop(communicator, conversation) -> Message:
+    pending = await Message.objects.filter(conversation=conversation, role="assistant").alast()
+    await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": pending.pk}))
+    return await wait_for_reply(conversation)
+
+
 async def test_a_dropped_background_stream_resumes_with_nothing_lost_or_repeated(
     owner, make_sim_deployment, clean_simulator
 ) -> None:
@@ -76,17 +93,11 @@ async def test_stop_cancels_a_background_reply_on_azure(
     await communicator.send_to(text_data=send_payload("Hello"))
     # Text has arrived: Azure has named the response (the turn's frame alone says nothing).
     await receive_until(communicator, r'-more" hx-swap-oob="beforeend">[^<]')
-    pending = await Message.objects.filter(conversation=conversation, role="assistant").alast()
 
-    await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": pending.pk}))
-    reply = await wait_for_reply(conversation)
-    for _ in range(200):
-        if clean_simulator.requests(op="cancel"):
-            break
-        await asyncio.sleep(0.025)
+    reply = await _stop(communicator, conversation)
+    cancels = await _logged(clean_simulator, "cancel")
 
     assert reply.status == Message.Status.CANCELLED
-    cancels = clean_simulator.requests(op="cancel")
     assert [entry["path"] for entry in cancels] == [
         f"/openai/v1/responses/{reply.response_id}/cancel"
     ]
@@ -95,23 +106,6 @@ async def test_stop_cancels_a_background_reply_on_azure(
             "cancelled"
         )
     await communicator.disconnect()
-
-
-async def _created_but_not_yet_named(simulator) -> str:
-    """The id of the response the simulator made for the turn's request, while it is still
-    keeping the request waiting (``accept_ms``): Azure has a copy the app was not told of."""
-    for _ in range(400):
-        created = simulator.requests(op="create")
-        if created and created[-1].get("response_id"):
-            return str(created[-1]["response_id"])
-        await asyncio.sleep(0.025)
-    raise AssertionError("the request never reached the simulator")
-
-
-async def _stop(communicator, conversation) -> Message:
-    pending = await Message.objects.filter(conversation=conversation, role="assistant").alast()
-    await communicator.send_to(text_data=json.dumps({"action": "stop", "message_id": pending.pk}))
-    return await wait_for_reply(conversation)
 
 
 @pytest.mark.parametrize("background", [True, False], ids=["background", "foreground"])
@@ -123,7 +117,8 @@ async def test_stop_before_azure_names_the_response_still_puts_its_copy_in_the_l
     )
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Hello"))
-    response_id = await _created_but_not_yet_named(clean_simulator)
+    # The simulator keeps the request waiting: Azure has a copy the app was not told of.
+    response_id = str((await _logged(clean_simulator, "create", named=True))[-1]["response_id"])
 
     reply = await _stop(communicator, conversation)
     await communicator.disconnect()
@@ -135,11 +130,7 @@ async def test_stop_before_azure_names_the_response_still_puts_its_copy_in_the_l
         "the copy Azure made is in the ledger, to be deleted"
     )
     if background:
-        for _ in range(200):
-            if clean_simulator.requests(op="cancel"):
-                break
-            await asyncio.sleep(0.025)
-        assert [entry["path"] for entry in clean_simulator.requests(op="cancel")] == [
+        assert [entry["path"] for entry in await _logged(clean_simulator, "cancel")] == [
             f"/openai/v1/responses/{response_id}/cancel"
         ], "a background reply would go on generating (and cost) on Azure"
 
@@ -152,10 +143,7 @@ async def test_stop_while_a_refused_request_waits_to_be_retried_sends_no_other(
     await communicator.send_to(
         text_data=send_payload("[[sim fault=rate_limit retry_after_ms=3000 times=1]] Hello")
     )
-    for _ in range(400):
-        if clean_simulator.requests(op="create"):
-            break
-        await asyncio.sleep(0.025)
+    await _logged(clean_simulator, "create")
 
     reply = await _stop(communicator, conversation)
     await communicator.disconnect()
