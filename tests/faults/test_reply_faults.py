@@ -166,6 +166,17 @@ def test_a_process_killed_mid_reply_leaves_its_copy_in_the_ledger(
     assert status in {"pending", "streaming"}, "left for the next turn to take over"
 
 
+def resume_point_saved(database_url: str, conversation: int) -> bool:
+    """Whether the reply's lease has saved where it stands on Azure (for a takeover)."""
+    rows = query(
+        database_url,
+        "SELECT resume_response_id FROM chat_message "
+        "WHERE conversation_id = %s AND role = 'assistant'",
+        conversation,
+    )
+    return bool(rows and rows[0][0])
+
+
 def test_a_background_reply_whose_process_is_killed_is_finished_by_another(
     postgres, database_url, clean_simulator, start_app
 ) -> None:
@@ -179,16 +190,10 @@ def test_a_background_reply_whose_process_is_killed_is_finished_by_another(
     tab.send("Tell me a long story")
     tab.until(STREAMING)
 
-    def resume_point_saved() -> bool:
-        rows = query(
-            database_url,
-            "SELECT resume_response_id FROM chat_message "
-            "WHERE conversation_id = %s AND role = 'assistant'",
-            conversation,
-        )
-        return bool(rows and rows[0][0])
-
-    wait_for(resume_point_saved, "the lease never saved where the reply stood")
+    wait_for(
+        lambda: resume_point_saved(database_url, conversation),
+        "the lease never saved where the reply stood",
+    )
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait(timeout=10)
 
@@ -275,14 +280,7 @@ def test_in_chromium_a_background_reply_goes_on_after_its_process_is_killed(
     page.get_by_label("Message", exact=True).press("Enter")
     expect(page.locator(".message-stream")).not_to_be_empty()
     wait_for(
-        lambda: bool(
-            query(
-                database_url,
-                "SELECT 1 FROM chat_message WHERE conversation_id = %s AND role = 'assistant' "
-                "AND resume_response_id <> ''",
-                conversation,
-            )
-        ),
+        lambda: resume_point_saved(database_url, conversation),
         "the lease never saved where the reply stood",
     )
     os.kill(first.process.pid, signal.SIGKILL)
