@@ -421,6 +421,8 @@ async def test_rate_limit_answers_with_the_wait(
     owner, conversation, clean_simulator, settings
 ) -> None:
     settings.CHAT_RATE_LIMIT = 1
+    # Turns are counted in windows aligned to the clock: no window may end within the test.
+    settings.CHAT_RATE_WINDOW = 86_400
     communicator, _, _ = await connect(owner, conversation)
     await send_and_wait(communicator, conversation, "One")
     await communicator.send_to(text_data=send_payload("Two"))

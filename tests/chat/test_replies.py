@@ -248,6 +248,7 @@ async def test_no_early_request_where_the_turn_may_not_use_it(
     settings.CHAT_EARLY_REQUEST = why != "setting off"
     if why == "rate limit reached":
         settings.CHAT_RATE_LIMIT = 1
+        settings.CHAT_RATE_WINDOW = 86_400  # windows are aligned to the clock: none ends here
         await sync_to_async(rate_limit_hit)(user=user)
     if why == "head expired":
         conversation.head_created_at = timezone.now() - conversation.deployment.remote_retention

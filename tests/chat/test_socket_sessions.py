@@ -176,6 +176,8 @@ async def test_retry_counts_against_the_rate_limit(
 ) -> None:
     """Stop, Retry, Stop, Retry… generates no more than sending would."""
     settings.CHAT_RATE_LIMIT = 2
+    # Turns are counted in windows aligned to the clock: no window may end within the test.
+    settings.CHAT_RATE_WINDOW = 86_400
     conversation = await conversation_on(owner, make_sim_deployment, options=SLOW)
     communicator, _, _ = await connect(owner, conversation)
     await communicator.send_to(text_data=send_payload("Go"))

@@ -79,12 +79,13 @@ def test_a_stateless_reasoning_conversation_carries_its_sealed_reasoning_to_the_
     conversation = Conversation.objects.create(owner=user, deployment=stateless)
     sign_in(page, live_server_url, user)
     page.goto(f"/c/{conversation.pk}/")
-    for text in ("Remember the number 42", "Which number?"):
+    for turn, text in enumerate(("Remember the number 42", "Which number?"), start=1):
         page.get_by_label("Message", exact=True).fill(text)
         page.get_by_label("Message", exact=True).press("Enter")
+        # This turn's reply, not the last one's: it is on the page before it is waited for.
+        expect(page.locator(".message-assistant")).to_have_count(turn)
         expect(last_reply(page)).to_have_attribute("data-status", "completed", timeout=20_000)
         expect(last_reply(page).locator("details.thinking")).to_have_js_property("open", False)
-    expect(page.locator(".message-assistant")).to_have_count(2)
 
     first, second = [r["json"] for r in clean_simulator.requests(op="create")]
     assert first["store"] is False
