@@ -73,9 +73,17 @@ def session_is_current(*, user_id: int, session_key: str | None) -> bool:
         .values_list("password", "session_data")
         .first()
     )
-    if row is None or row[1] is None:
+    if row is None:
         return False
-    password, session_data = row
+    return session_signed_by(user_id=user_id, password=row[0], session_data=row[1])
+
+
+def session_signed_by(*, user_id: int, password: str | None, session_data: str | None) -> bool:
+    """Whether a session's stored data (None: no live session) signs in this user with this
+    password hash (None: no active user): the check of ``session_is_current`` on a row another
+    query read."""
+    if password is None or session_data is None:
+        return False
     data = SessionStore().decode(session_data)
     if str(data.get(SESSION_KEY)) != str(user_id) or not data.get(BACKEND_SESSION_KEY):
         return False

@@ -223,9 +223,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             early = replies.reply_early(self.conversation, text, user=self.scope["user"])
             if early is not None:
                 await early.head_start()
-        turn = None
+        started = None
         try:
-            turn = await self._turn(
+            started = await self._turn(
                 services.turn_start,
                 text=text,
                 client_id=form.cleaned_data["client_id"],
@@ -234,10 +234,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
         finally:
             # Refused, or cancelled by a server going down: no copy on Azure left unknown.
-            if turn is None and early is not None:
+            if started is None and early is not None:
                 early.abandon()
-        if turn is not None:
-            await self._begin(turn, [turn.user_message, turn.assistant_message], early=early)
+        if started is not None:
+            turn, prepared = started
+            await self._begin(
+                turn, [turn.user_message, turn.assistant_message], early=early, prepared=prepared
+            )
 
     async def _edit(self, payload: QueryDict) -> None:
         """A new version of one of the person's messages, sent on a new branch."""
@@ -249,31 +252,32 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if not form.is_valid():
             await self.send_fragment(fragments.form_errors(form.errors))
             return
-        turn = await self._turn(
+        started = await self._turn(
             services.turn_start,
             text=form.cleaned_data["text"],
             client_id=form.cleaned_data["client_id"],
             edit_of=message_id,
         )
-        if turn is not None:
-            await self._begin_branch(turn)
+        if started is not None:
+            await self._begin_branch(*started)
 
     async def _regenerate(self, payload: QueryDict) -> None:
         message_id = frame_message_id(payload)
         if message_id is None:
             await self.send_fragment(fragments.notice(_("That reply cannot be regenerated.")))
             return
-        turn = await self._turn(services.turn_regenerate, message_id=message_id)
-        if turn is not None:
-            await self._begin_branch(turn)
+        started = await self._turn(services.turn_regenerate, message_id=message_id)
+        if started is not None:
+            await self._begin_branch(*started)
 
-    async def _begin_branch(self, turn: services.Turn) -> None:
+    async def _begin_branch(self, turn: services.Turn, prepared: replies.Prepared | None) -> None:
         """A turn on a new branch: the tab, and the conversation's other tabs, show that
         branch in place of the one they showed."""
         if not turn.created:
             await self._begin(turn, [turn.user_message, turn.assistant_message])
             return
-        reply = replies.reply_start(turn)
+        reply = replies.reply_start(turn, prepared=prepared)
+        await asyncio.sleep(0)  # the reply asks the model before the branch is rendered
         shown, _ = await database_sync_to_async(tab_views.branch_fragment)(turn.conversation)
         await self.send_fragment(shown + fragments.clear_notice())
         self._watch(reply)
@@ -284,22 +288,31 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if message_id is None:
             await self.send_fragment(fragments.notice(_("That reply cannot be retried.")))
             return
-        turn = await self._turn(services.turn_retry, message_id=message_id)
-        if turn is not None:
-            await self._begin(turn, [turn.assistant_message], replace=True)
+        started = await self._turn(services.turn_retry, message_id=message_id)
+        if started is not None:
+            turn, prepared = started
+            await self._begin(turn, [turn.assistant_message], replace=True, prepared=prepared)
 
     async def _turn(
         self, service: Callable[..., services.Turn], **arguments: Any
-    ) -> services.Turn | None:
-        """Run a turn service for this socket's user and conversation; a refusal is shown to
-        the tab, and a conversation gone meanwhile closes the socket."""
-        try:
-            turn: services.Turn = await database_sync_to_async(service)(
+    ) -> tuple[services.Turn, replies.Prepared | None] | None:
+        """Run a turn service for this socket's user and conversation, and the reply's first
+        database work with it, in one trip to the database thread; a refusal is shown to the
+        tab, and a conversation gone meanwhile closes the socket."""
+
+        def start() -> tuple[services.Turn, replies.Prepared | None]:
+            turn = service(
                 user=self.scope["user"],
                 conversation_id=self.conversation.pk,
                 session_key=self.session_key,
                 **arguments,
             )
+            return turn, replies.reply_prepare(turn) if turn.created else None
+
+        try:
+            started: tuple[services.Turn, replies.Prepared | None] = await database_sync_to_async(
+                start
+            )()
         except services.SessionEnded:
             await self._end(SESSION_EXPIRED_NOTICE)
         except services.TurnRefused as refused:
@@ -309,7 +322,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._release()
             await self.close(code=CLOSE_NOT_FOUND)
         else:
-            return turn
+            return started
         return None
 
     async def _begin(
@@ -319,6 +332,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         *,
         replace: bool = False,
         early: replies.EarlyRequest | None = None,
+        prepared: replies.Prepared | None = None,
     ) -> None:
         if not turn.created:
             # The same send again (a double click, a replay after reconnecting): the page
@@ -333,8 +347,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if reply is not None:
                 self._watch(reply)
             return
-        # The reply starts before the first frame is sent: a Stop that follows finds it.
-        reply = replies.reply_start(turn, early)
+        # The reply starts before the first frame is rendered: it asks the model while the
+        # turn is shown, and a Stop that follows finds it.
+        reply = replies.reply_start(turn, early, prepared)
+        await asyncio.sleep(0)
         await self.send_fragment(
             tab_views.turn_fragment(turn.conversation, messages, replace=replace)
             + fragments.clear_notice()

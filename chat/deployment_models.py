@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy as _
 
@@ -50,14 +50,6 @@ class DeploymentQuerySet(models.QuerySet["Deployment"]):
             Q(allowed_groups=None) | Q(allowed_groups__user=user_id)
         ).values("pk")
         return self.filter(enabled=True, pk__in=open_to_user)
-
-
-def deployment_open_to(user_id: int, *, deployment: str = "deployment_id") -> Exists | Q:
-    """A condition on a row holding ``deployment`` (a field naming a deployment): that
-    deployment is limited to no group, or to one of the user's. For a turn's own query, so
-    the check costs no round trip of its own."""
-    limits = Deployment.allowed_groups.through.objects.filter(deployment_id=OuterRef(deployment))
-    return ~Exists(limits) | Exists(limits.filter(group__user=user_id))
 
 
 class Deployment(models.Model):

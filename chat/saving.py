@@ -103,14 +103,35 @@ def replies_take_over() -> list[Message]:
     )
 
 
-def _message_fields(outcome: ReplyOutcome, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ReplyText:
+    """A finished reply's text and thinking, cleaned, with their sanitized renders."""
+
+    text: str
+    html: str
+    reasoning_summary: str
+    reasoning_html: str
+
+
+def reply_text(outcome: ReplyOutcome) -> ReplyText:
+    """Render the reply for its save: CPU work, for the event loop rather than the database
+    thread that every turn's queries share."""
     text = clean_model_text(outcome.text)
     summary = clean_model_text(outcome.reasoning_summary)
+    return ReplyText(
+        text,
+        render_markdown(text) if text else "",
+        summary,
+        render_markdown(summary) if summary else "",
+    )
+
+
+def _message_fields(outcome: ReplyOutcome, rendered: ReplyText, now: datetime) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "text": text,
-        "html": render_markdown(text) if text else "",
-        "reasoning_summary": summary,
-        "reasoning_html": render_markdown(summary) if summary else "",
+        "text": rendered.text,
+        "html": rendered.html,
+        "reasoning_summary": rendered.reasoning_summary,
+        "reasoning_html": rendered.reasoning_html,
         "reasoning_items": list(outcome.reasoning_items),
         "status": outcome.status,
         "deployment": outcome.deployment,
@@ -176,13 +197,20 @@ def _keep_copy(
         )
 
 
-def reply_finish(*, message: Message, conversation: Conversation, outcome: ReplyOutcome) -> Message:
+def reply_finish(
+    *,
+    message: Message,
+    conversation: Conversation,
+    outcome: ReplyOutcome,
+    rendered: ReplyText | None = None,
+) -> Message:
     """Save the finished reply, move the conversation's head, and link Azure's copy.
 
+    ``rendered``: ``reply_text(outcome)``, when the caller rendered it already.
     Raises ``ConversationGone`` or ``ReplySuperseded`` when there is nothing left to save into;
     a database error propagates, for the caller to try again."""
     now = timezone.now()
-    fields = _message_fields(outcome, now)
+    fields = _message_fields(outcome, rendered or reply_text(outcome), now)
     with transaction.atomic():
         saved = Message.objects.filter(
             pk=message.pk, status__in=Message.IN_FLIGHT, created_at=message.created_at

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, When, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -30,7 +30,6 @@ from chat.attachment_turns import (
 )
 from chat.attachments import AttachmentRefused
 from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
-from chat.deployment_models import deployment_open_to
 from chat.durations import seconds_text
 from chat.failover import failover_candidates
 from chat.models import (
@@ -43,6 +42,7 @@ from chat.models import (
 from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
 from chat.selectors import conversation_tree, deployment_for
+from chat.turn_lock import LockedConversation, conversation_lock
 from chat.usage import quota_refusal
 
 logger = logging.getLogger(__name__)
@@ -206,26 +206,31 @@ def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
 
 
 def _lock_conversation(
-    *, user: User, conversation_id: int, session_key: str | None
-) -> Conversation:
+    *,
+    user: User,
+    conversation_id: int,
+    session_key: str | None,
+    client_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> LockedConversation:
     """The user's conversation, locked for the turn: concurrent sends queue behind each other.
 
     Checked in the turn's own transaction: the user is still active and the session that asks
     still exists (a process that missed the sign-out or deactivation still refuses)."""
-    if not session_is_current(user_id=user.pk, session_key=session_key):
-        raise SessionEnded(user.pk)
-    return (
-        Conversation.objects.for_user(user)
-        .select_related("deployment", "head_deployment")
-        .annotate(
-            # The conversation's deployment, if the user may still use it (read with the lock).
-            open_deployment_id=Case(
-                When(deployment_open_to(user.pk), then=F("deployment_id")), default=None
-            )
-        )
-        .select_for_update(of=("self",))
-        .get(pk=conversation_id)
+    locked = conversation_lock(
+        user=user,
+        conversation_id=conversation_id,
+        session_key=session_key,
+        client_id=client_id,
+        now=now or timezone.now(),
     )
+    if locked is None:
+        if not session_is_current(user_id=user.pk, session_key=session_key):
+            raise SessionEnded(user.pk)
+        raise Conversation.DoesNotExist
+    if not locked.session_current:
+        raise SessionEnded(user.pk)
+    return locked
 
 
 def _refuse_over_rate_limit(*, user: User) -> None:
@@ -275,15 +280,17 @@ def turn_start(
     _refuse_over_rate_limit(user=user)
     now = timezone.now()
     with transaction.atomic():
-        conversation = _lock_conversation(
-            user=user, conversation_id=conversation_id, session_key=session_key
+        locked = _lock_conversation(
+            user=user,
+            conversation_id=conversation_id,
+            session_key=session_key,
+            client_id=client_id,
+            now=now,
         )
-        clash = Q(role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT)
-        if client_id is not None:
-            clash |= Q(client_id=client_id)
-        existing = list(Message.objects.filter(clash, conversation=conversation).order_by("id"))
-        repeated = next((m for m in existing if client_id and m.client_id == client_id), None)
-        if repeated is not None:
+        conversation = locked.conversation
+        in_flight = _in_flight(conversation) if locked.in_flight else []
+        if locked.repeated_id is not None:
+            repeated = Message.objects.get(pk=locked.repeated_id)
             reply = (
                 Message.objects.filter(reply_to=repeated)
                 .select_related("deployment")
@@ -295,7 +302,7 @@ def turn_start(
                 return Turn(
                     conversation, deployment_for(conversation, user=user), repeated, reply, False
                 )
-        _refuse_while_in_flight(existing, now=now)
+        _refuse_while_in_flight(in_flight, now=now)
         fields = ["updated_at", "current_leaf"]
         if deployment is not None and deployment.pk != conversation.deployment_id:
             conversation.deployment = deployment
@@ -352,6 +359,14 @@ def _attachments(take: Callable[[], list[Attachment]]) -> list[Attachment]:
         raise TurnRefused(refused.message, code="attachment_refused") from refused
 
 
+def _in_flight(conversation: Conversation) -> list[Message]:
+    return list(
+        Message.objects.filter(
+            conversation=conversation, role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT
+        )
+    )
+
+
 def _refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
     in_flight = [m for m in messages if m.in_flight and not _abandon_if_orphaned(m, now=now)]
     if in_flight:
@@ -389,7 +404,7 @@ def turn_retry(
     with transaction.atomic():
         conversation = _lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
-        )
+        ).conversation
         leaf = conversation_tree(conversation).leaf(conversation) or 0
         last = (
             Message.objects.filter(conversation=conversation, pk=leaf)
@@ -436,7 +451,7 @@ def turn_regenerate(
     with transaction.atomic():
         conversation = _lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
-        )
+        ).conversation
         old = (
             Message.objects.filter(
                 pk=message_id, conversation=conversation, role=Message.Role.ASSISTANT
@@ -446,12 +461,7 @@ def turn_regenerate(
         )
         if old is None or old.reply_to is None:
             raise TurnRefused(gettext("That reply cannot be regenerated."), code="not_regenerable")
-        in_flight = Message.objects.filter(
-            conversation=conversation,
-            role=Message.Role.ASSISTANT,
-            status__in=Message.IN_FLIGHT,
-        )
-        _refuse_while_in_flight(list(in_flight), now=now)
+        _refuse_while_in_flight(_in_flight(conversation), now=now)
         deployment = deployment_for(conversation, user=user)
         _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         _refuse_over_quota(user=user, deployment=deployment)

@@ -23,16 +23,19 @@ from chat.replies.registry import (
 )
 from chat.replies.reply import ActiveReply
 from chat.replies.request import EarlyRequest
+from chat.replies.runner import Prepared, reply_prepare
 
 __all__ = [
     "PROCESS_ID",
     "ActiveReply",
     "EarlyRequest",
+    "Prepared",
     "active_reply",
     "branch_shown",
     "replies_shutdown",
     "replies_sweep",
     "reply_early",
+    "reply_prepare",
     "reply_start",
     "reply_stop",
     "reply_watch_remotely",

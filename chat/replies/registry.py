@@ -19,6 +19,7 @@ from chat.replies.bridge import control_group, layer_send, tabs_group
 from chat.replies.reply import ActiveReply
 from chat.replies.request import EarlyRequest, ReplyRequest, abandoning, reasoning_effort_of
 from chat.replies.resume import ResumePoint
+from chat.replies.runner import Prepared
 from chat.saving import replies_take_over, reply_lease_renew_every
 
 logger = logging.getLogger(__name__)
@@ -30,16 +31,19 @@ def active_reply(conversation_id: int) -> ActiveReply | None:
     return _active.get(conversation_id)
 
 
-def reply_start(turn: services.Turn, early: EarlyRequest | None = None) -> ActiveReply:
+def reply_start(
+    turn: services.Turn, early: EarlyRequest | None = None, prepared: Prepared | None = None
+) -> ActiveReply:
     """Run the turn's reply in this process; it outlives the socket or request that started it.
 
-    ``early``: the request sent while the turn was being saved, for the reply to adopt."""
+    ``early``: the request sent while the turn was being saved, for the reply to adopt;
+    ``prepared``: its first database work, done in the turn's own trip (``reply_prepare``)."""
     existing = _active.get(turn.conversation.pk)
     if existing is not None and existing.message_id == turn.assistant_message.pk:
         if early is not None:
             early.abandon()
         return existing
-    return _run(ActiveReply(turn, early))
+    return _run(ActiveReply(turn, early, prepared=prepared))
 
 
 def _run(reply: ActiveReply) -> ActiveReply:

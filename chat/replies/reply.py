@@ -27,7 +27,7 @@ from chat.replies.failures import shutdown_error, unexpected_error
 from chat.replies.relay import FellBehind, Relay, Send
 from chat.replies.request import EarlyRequest
 from chat.replies.resume import ResumePoint, cancel_remotely
-from chat.replies.runner import Runner
+from chat.replies.runner import Prepared, Runner
 from chat.saving import (
     ConversationGone,
     ReplyOutcome,
@@ -36,6 +36,7 @@ from chat.saving import (
     reply_lease_give_up,
     reply_lease_renew_every,
     reply_renew_lease,
+    reply_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ActiveReply:
         turn: services.Turn,
         early: EarlyRequest | None = None,
         taken_over: ResumePoint | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         self.turn = turn
         self.conversation_id = turn.conversation.pk
@@ -71,7 +73,7 @@ class ActiveReply:
             user_id=turn.conversation.owner_id,
             conversation_id=self.conversation_id,
         )
-        self.runner = Runner(turn, self.relay, self.copies, early, taken_over)
+        self.runner = Runner(turn, self.relay, self.copies, early, taken_over, prepared)
         self._taken_over = taken_over is not None
         self.bridge = Bridge(
             conversation_id=self.conversation_id,
@@ -223,12 +225,14 @@ class ActiveReply:
     async def _save(self, outcome: ReplyOutcome) -> Message | None:
         deadline = time.monotonic() + self.save_deadline
         delay = 0.1
+        rendered = reply_text(outcome)
         while True:
             try:
                 saved: Message = await database_sync_to_async(reply_finish)(
                     message=self.turn.assistant_message,
                     conversation=self.turn.conversation,
                     outcome=outcome,
+                    rendered=rendered,
                 )
                 return saved
             except ConversationGone:

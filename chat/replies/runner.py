@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -35,6 +36,26 @@ FAILOVER_KINDS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything the first request needs from the database: the members of the deployment's
+    failover group to try, in order, and the first one's input."""
+
+    candidates: list[Deployment]
+    reply_input: services.ReplyInput
+
+
+def reply_prepare(turn: services.Turn) -> Prepared | None:
+    """The reply's first database work, for the turn's own trip to the database thread (sync)."""
+    if turn.deployment is None:
+        return None
+    candidates = failover.failover_candidates(turn.deployment, user_id=turn.conversation.owner_id)
+    reply_input = services.reply_input(
+        conversation=turn.conversation, deployment=candidates[0], turn=turn
+    )
+    return Prepared(candidates, reply_input)
+
+
 class Runner:
     def __init__(
         self,
@@ -43,6 +64,7 @@ class Runner:
         copies: Copies,
         early: EarlyRequest | None,
         taken_over: ResumePoint | None = None,
+        prepared: Prepared | None = None,
     ) -> None:
         self.turn = turn
         self.relay = relay
@@ -51,6 +73,7 @@ class Runner:
         # A background reply's place on Azure; given, the reply is taken over from there.
         self.resume = taken_over or ResumePoint()
         self._taken_over = taken_over
+        self._prepared = prepared
         self.started = time.monotonic()
         # How the reply stands; ``outcome`` reads it at any point.
         self.deployment: Deployment | None = turn.deployment
@@ -101,7 +124,10 @@ class Runner:
     async def run(self) -> ReplyOutcome:
         if self.deployment is None:
             return self.outcome(error=no_deployment_error())
-        candidates, reply_input = await database_sync_to_async(self._prepare)(self.deployment)
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            prepared = await database_sync_to_async(self._prepare)(self.deployment)
+        candidates, reply_input = prepared.candidates, prepared.reply_input
         for position, candidate in enumerate(candidates):
             if position > 0:
                 # Response ids do not cross resources: the next member gets the whole history.
@@ -128,17 +154,16 @@ class Runner:
             )
         return self.outcome()
 
-    def _prepare(self, deployment: Deployment) -> tuple[list[Deployment], services.ReplyInput]:
+    def _prepare(self, deployment: Deployment) -> Prepared:
         """Everything the first request needs, in one trip to the database thread."""
-        candidates = (
-            [deployment]
-            if self._taken_over is not None
-            else failover.failover_candidates(deployment, user_id=self.turn.conversation.owner_id)
-        )
+        if self._taken_over is None:
+            prepared = reply_prepare(self.turn)
+            assert prepared is not None  # the turn has a deployment
+            return prepared
         reply_input = services.reply_input(
-            conversation=self.turn.conversation, deployment=candidates[0], turn=self.turn
+            conversation=self.turn.conversation, deployment=deployment, turn=self.turn
         )
-        return candidates, reply_input
+        return Prepared([deployment], reply_input)
 
     def _begin_attempt(self, deployment: Deployment, reply_input: services.ReplyInput) -> None:
         """A new request: nothing of an earlier one's failure or copy is this one's."""
