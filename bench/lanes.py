@@ -233,10 +233,10 @@ class RelayLane:
                 elif pieces:
                     record.frames.append(now)
                     received += sum(visible_chars(html.unescape(piece)) for piece in pieces)
-                    while (
-                        len(record.arrivals) < len(ends) and ends[len(record.arrivals)] <= received
-                    ):
-                        record.arrivals.append(now)
+                # A delta arrives with the frame that shows its last letter, appended or
+                # rendered (a block that closes is shown as a render).
+                while len(record.arrivals) < len(ends) and ends[len(record.arrivals)] <= received:
+                    record.arrivals.append(now)
                 status = statuses.get(reply_id, "pending")
                 if status not in IN_FLIGHT:
                     record.status, record.done_at = status, now
