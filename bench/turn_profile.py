@@ -25,7 +25,10 @@ PARTS: tuple[tuple[str, tuple[Frame, ...]], ...] = (
     )),
     ("saving the turn (services.turn_start)", (("turn_start", "chat/services.py"),)),
     ("the turn's fragments (tab_views.turn_fragment)", (("turn_fragment", "chat/tab_views.py"),)),
-    ("the first database trip (runner._prepare)", (("_prepare", "chat/replies/runner.py"),)),
+    ("the reply's first database work (runner.reply_prepare)", (
+        ("_prepare", "chat/replies/runner.py"),
+        ("reply_prepare", "chat/replies/runner.py"),
+    )),
     ("the ledger row (ledger.ledger_record)", (("ledger_record", "chat/ledger.py"),)),
     ("usage, quota (usage, rate_limits)", (("", "chat/usage.py"), ("", "chat/rate_limits.py"))),
     ("saving the reply (saving.reply_finish)", (("reply_finish", "chat/saving.py"),)),
