@@ -62,6 +62,16 @@ def thinking(message_id: int, finished: str, growing: str, *, live: bool) -> str
     )
 
 
+def reply_queued(message_id: int, *, queued: bool) -> str:
+    """The line of an in-flight reply that says it waits to start (the server is busy), or,
+    with ``queued`` False, that line hidden again as the reply starts."""
+    line = f'id="message-{message_id}-queued" class="message-queued" hx-swap-oob="outerHTML"'
+    if not queued:
+        return f"<p {line} hidden></p>"
+    text = escape(gettext("The server is busy: your reply starts in a moment."))
+    return f'<p {line} role="status">{text}</p>'
+
+
 def _render(partial: str, context: dict[str, Any]) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 

@@ -413,6 +413,11 @@ CHAT_REMOTE_POLL_SECONDS: float = env.float("CHAT_REMOTE_POLL_SECONDS", default=
 # A reply's process renews its lease on the reply a third of this often; a reply not renewed
 # for this long was abandoned: failed, or in background mode resumed by another process.
 CHAT_REPLY_LEASE_SECONDS: float = env.float("CHAT_REPLY_LEASE_SECONDS", default=30.0)
+# Past what one process streams smoothly, new replies wait (their tab says so) rather than
+# every stream slowing down: while the event loop lags more than CHAT_ADMISSION_LAG_MS (0:
+# never), or CHAT_MAX_STREAMS replies stream (0: no fixed cap). chat/replies/admission.py.
+CHAT_ADMISSION_LAG_MS: float = env.float("CHAT_ADMISSION_LAG_MS", default=20.0)
+CHAT_MAX_STREAMS: int = env.int("CHAT_MAX_STREAMS", default=0)
 CHAT_CONVERSATIONS_PER_PAGE: int = env.int("CHAT_CONVERSATIONS_PER_PAGE", default=30)
 CHAT_MESSAGES_PER_PAGE: int = env.int("CHAT_MESSAGES_PER_PAGE", default=100)
 

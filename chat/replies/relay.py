@@ -149,6 +149,7 @@ class Relay:
         self._holds = 0
         self._watchers: dict[Send, Watcher] = {}
         self._flush_soon: asyncio.Handle | None = None
+        self._announced: str | None = None
         self.final: str | None = None
         # Called after each flush that sent text (the bridge publishes progress from it).
         self.flushed: Callable[[], None] | None = None
@@ -195,6 +196,8 @@ class Relay:
         self._watchers[send] = watcher
         if self._answer.sent_any or self._thinking.sent_any:
             watcher.put(self.shown())
+        if self._announced is not None:
+            watcher.put(self._announced)
 
     def unwatch(self, send: Send) -> None:
         watcher = self._watchers.pop(send, None)
@@ -210,6 +213,13 @@ class Relay:
                 logger.info("message %s: a tab fell behind; it will catch up", self.message_id)
                 del self._watchers[send]
                 watcher.drop(tell=True)
+
+    def announce(self, fragment: str, *, lasting: bool) -> None:
+        """A frame about the reply rather than of it (it waits to start, or starts now), in
+        order with its text; ``lasting``: also to every tab that starts watching until the next
+        announcement."""
+        self._announced = fragment if lasting else None
+        self._broadcast(fragment)
 
     # Text
 

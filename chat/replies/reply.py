@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from chat import fragments, services
 from chat.models import Message
+from chat.replies.admission import admission
 from chat.replies.bridge import Bridge
 from chat.replies.copies import Copies
 from chat.replies.failures import shutdown_error, unexpected_error
@@ -153,7 +154,7 @@ class ActiveReply:
             if self.stop_requested:  # stopped before it began
                 outcome = self.runner.outcome(status=Message.Status.CANCELLED)
             else:
-                outcome = await self.runner.run()
+                outcome = await self._admitted_run()
         except asyncio.CancelledError:
             # Saving what was streamed still has awaits ahead; they must not see the cancel.
             current = asyncio.current_task()
@@ -181,6 +182,26 @@ class ActiveReply:
                 helper.cancel()
         if by_shutdown:
             raise asyncio.CancelledError
+
+    async def _admitted_run(self) -> ReplyOutcome:
+        """The runner, once this process can stream one more reply smoothly (``admission``);
+        meanwhile the tabs say the reply starts soon."""
+        queued = False
+
+        def waiting() -> None:
+            nonlocal queued
+            queued = True
+            self.relay.announce(fragments.reply_queued(self.message_id, queued=True), lasting=True)
+
+        await admission.enter(waiting=waiting)
+        try:
+            if queued:
+                self.relay.announce(
+                    fragments.reply_queued(self.message_id, queued=False), lasting=False
+                )
+            return await self.runner.run()
+        finally:
+            admission.leave()
 
     async def _hand_over(self) -> bool:
         """At shutdown, a background reply is left to another process to resume at once,
