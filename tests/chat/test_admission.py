@@ -22,7 +22,10 @@ async def entered(gate: Admission, order: list[int], name: int) -> None:
     order.append(name)
 
 
-async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> None:
+async def one_streaming_two_waiting(
+    settings,
+) -> tuple[Admission, list[int], asyncio.Future[None], asyncio.Future[None]]:
+    """A cap of one stream: the first reply streams, the next two wait, in that order."""
     settings.CHAT_MAX_STREAMS = 1
     gate, order = Admission(), []
     await entered(gate, order, 1)
@@ -30,6 +33,11 @@ async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> No
     third = asyncio.ensure_future(entered(gate, order, 3))
     await asyncio.sleep(0)
     assert order == [1, -2, -3], "both were told they wait"
+    return gate, order, second, third
+
+
+async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> None:
+    gate, order, second, third = await one_streaming_two_waiting(settings)
     gate.leave()
     await asyncio.wait_for(second, 5)
     assert not third.done()
@@ -40,12 +48,7 @@ async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> No
 
 
 async def test_a_reply_cancelled_while_waiting_gives_up_its_place(settings) -> None:
-    settings.CHAT_MAX_STREAMS = 1
-    gate, order = Admission(), []
-    await entered(gate, order, 1)
-    second = asyncio.ensure_future(entered(gate, order, 2))
-    third = asyncio.ensure_future(entered(gate, order, 3))
-    await asyncio.sleep(0)
+    gate, order, second, third = await one_streaming_two_waiting(settings)
     second.cancel()
     with pytest.raises(asyncio.CancelledError):
         await second
