@@ -17,6 +17,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BUSY = "The server is busy: your reply starts in a moment."
 
 
+@pytest.fixture
+def prompt_notice(monkeypatch) -> None:
+    """The wait is told at once (not after NOTICE_AFTER_SECONDS), so the order shows it."""
+    monkeypatch.setattr(admission_module, "NOTICE_AFTER_SECONDS", 0)
+
+
+async def until(condition) -> None:
+    """Wait for a state the gate reaches on the loop's own time (no event says so)."""
+    async with asyncio.timeout(5):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
+
+
 async def entered(gate: Admission, order: list[int], name: int) -> None:
     await gate.enter(waiting=lambda: order.append(-name))
     order.append(name)
@@ -31,12 +46,12 @@ async def one_streaming_two_waiting(
     await entered(gate, order, 1)
     second = asyncio.ensure_future(entered(gate, order, 2))
     third = asyncio.ensure_future(entered(gate, order, 3))
-    await asyncio.sleep(0)
+    await until(lambda: len(order) == 3)
     assert order == [1, -2, -3], "both were told they wait"
     return gate, order, second, third
 
 
-async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> None:
+async def test_past_the_cap_replies_wait_first_come_first_served(settings, prompt_notice) -> None:
     gate, order, second, third = await one_streaming_two_waiting(settings)
     gate.leave()
     await asyncio.wait_for(second, 5)
@@ -47,7 +62,7 @@ async def test_past_the_cap_replies_wait_first_come_first_served(settings) -> No
     assert gate.streaming == 1
 
 
-async def test_a_reply_cancelled_while_waiting_gives_up_its_place(settings) -> None:
+async def test_a_reply_cancelled_while_waiting_gives_up_its_place(settings, prompt_notice) -> None:
     gate, order, second, third = await one_streaming_two_waiting(settings)
     second.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -58,7 +73,18 @@ async def test_a_reply_cancelled_while_waiting_gives_up_its_place(settings) -> N
     assert gate.streaming == 1
 
 
-async def test_no_reply_waits_past_the_longest_wait(settings, monkeypatch) -> None:
+async def test_a_short_wait_is_not_told(settings) -> None:
+    settings.CHAT_MAX_STREAMS = 1
+    gate, order = Admission(), []
+    await entered(gate, order, 1)
+    second = asyncio.ensure_future(entered(gate, order, 2))
+    await until(lambda: gate._waiting)
+    gate.leave()
+    await asyncio.wait_for(second, 5)
+    assert order == [1, 2], "no line flickers for a wait shorter than NOTICE_AFTER_SECONDS"
+
+
+async def test_no_reply_waits_past_the_longest_wait(settings, monkeypatch, prompt_notice) -> None:
     settings.CHAT_MAX_STREAMS = 1
     monkeypatch.setattr(admission_module, "MAX_WAIT_SECONDS", 0.2)
     gate, order = Admission(), []
@@ -69,7 +95,7 @@ async def test_no_reply_waits_past_the_longest_wait(settings, monkeypatch) -> No
 
 
 async def test_while_the_loop_lags_new_replies_wait_and_start_once_it_keeps_time(
-    settings,
+    settings, prompt_notice
 ) -> None:
     settings.CHAT_MAX_STREAMS = 0
     settings.CHAT_ADMISSION_LAG_MS = 20
@@ -79,13 +105,9 @@ async def test_while_the_loop_lags_new_replies_wait_and_start_once_it_keeps_time
     assert all(name > 0 for name in order), "a loop that keeps time admits at once"
     # The loop falls behind: one callback holds it for 150 ms.
     asyncio.get_running_loop().call_soon(time.sleep, 0.15)
-    async with asyncio.timeout(5):
-        while True:
-            await asyncio.sleep(0.01)
-            if gate.lag >= 0.02:
-                break
+    await until(lambda: gate.lag >= 0.02)
     late = asyncio.ensure_future(entered(gate, order, 9))
-    await asyncio.sleep(0)
+    await until(lambda: order[-1] != ALWAYS_ADMITTED + 1)
     assert order[-1] == -9, "it waits while the loop lags"
     # Nothing ends; the loop keeps time again and the lag fades.
     await asyncio.wait_for(late, 5)
