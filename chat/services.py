@@ -10,17 +10,15 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import User
-from accounts.sockets import session_is_current
 from chat.attachment_turns import (
     attachments_bind,
     attachments_copy,
@@ -30,8 +28,6 @@ from chat.attachment_turns import (
 )
 from chat.attachments import AttachmentRefused
 from chat.branching import branch_continue_after, branch_fork_of, branch_history, branch_mark
-from chat.durations import seconds_text
-from chat.failover import failover_candidates
 from chat.models import (
     Attachment,
     Conversation,
@@ -39,28 +35,23 @@ from chat.models import (
     Message,
     StoredResponse,
 )
-from chat.rate_limits import rate_limit_hit
 from chat.saving import reply_lease_until
 from chat.selectors import conversation_tree, deployment_for
-from chat.turn_lock import LockedConversation, conversation_lock
-from chat.usage import quota_refusal
+from chat.turn_checks import (
+    SessionEnded as SessionEnded,
+    TurnRefused as TurnRefused,
+    abandon_if_orphaned,
+    in_flight_replies,
+    lock_conversation,
+    refuse_not_allowed,
+    refuse_over_quota,
+    refuse_over_rate_limit,
+    refuse_while_in_flight,
+)
 
 logger = logging.getLogger(__name__)
 
 TITLE_LENGTH = 60
-
-
-class SessionEnded(Exception):
-    """The session that asked for the turn has ended, or its user may no longer chat."""
-
-
-class TurnRefused(Exception):
-    """A turn that cannot start; ``message`` is shown to the person as it is."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,26 +80,6 @@ def title_from_text(text: str) -> str:
 
 def new_client_id() -> uuid.UUID:
     return uuid.uuid4()
-
-
-def _refuse_not_allowed(
-    *, user: User, conversation: Conversation, deployment: Deployment | None
-) -> None:
-    """A deployment limited to groups the user is no longer in (a role removed in Entra ID):
-    the conversation stays readable, and its next turn is refused with the way out. The
-    conversation's own deployment was checked when it was locked; another (picked in the
-    composer, or the default) costs a query."""
-    if deployment is None or deployment.pk == getattr(conversation, "open_deployment_id", None):
-        return
-    if not deployment.usable_by(user):
-        raise TurnRefused(
-            gettext(
-                "You no longer have access to %(model)s. Your conversation is kept: "
-                "pick another model under the message box to continue."
-            )
-            % {"model": deployment.name},
-            code="deployment_not_allowed",
-        )
 
 
 def conversation_create(
@@ -185,75 +156,6 @@ def conversation_delete(*, conversation: Conversation, deleted_by: User | None =
     return queued
 
 
-def _abandon_if_orphaned(message: Message, *, now: datetime) -> bool:
-    """Mark an in-flight reply whose process is gone (its lease ran out) as failed; True if it
-    was orphaned."""
-    if message.alive_until is not None and message.alive_until > now:
-        return False
-    if message.resume_response_id and message.alive_until is not None:
-        # A background reply is another process's to resume; failed only if none does.
-        grace = timedelta(seconds=3 * settings.CHAT_REPLY_LEASE_SECONDS)
-        if message.alive_until + grace > now:
-            return False
-    message.status = Message.Status.FAILED
-    message.error_code = "interrupted"
-    message.error = gettext(
-        "The server restarted while this reply was being written. Retry to ask again."
-    )
-    message.completed_at = now
-    message.save(update_fields=["status", "error_code", "error", "completed_at"])
-    return True
-
-
-def _lock_conversation(
-    *,
-    user: User,
-    conversation_id: int,
-    session_key: str | None,
-    client_id: uuid.UUID | None = None,
-    now: datetime | None = None,
-) -> LockedConversation:
-    """The user's conversation, locked for the turn: concurrent sends queue behind each other.
-
-    Checked in the turn's own transaction: the user is still active and the session that asks
-    still exists (a process that missed the sign-out or deactivation still refuses)."""
-    locked = conversation_lock(
-        user=user,
-        conversation_id=conversation_id,
-        session_key=session_key,
-        client_id=client_id,
-        now=now or timezone.now(),
-    )
-    if locked is None:
-        if not session_is_current(user_id=user.pk, session_key=session_key):
-            raise SessionEnded(user.pk)
-        raise Conversation.DoesNotExist
-    if not locked.session_current:
-        raise SessionEnded(user.pk)
-    return locked
-
-
-def _refuse_over_rate_limit(*, user: User) -> None:
-    wait = rate_limit_hit(user=user)
-    if wait is not None:
-        raise TurnRefused(
-            gettext("You are sending messages faster than allowed. Try again in %(wait)s.")
-            % {"wait": seconds_text(wait)},
-            code="rate_limited",
-        )
-
-
-def _refuse_over_quota(*, user: User, deployment: Deployment | None) -> None:
-    """The daily quota of the deployment that will be asked first: with a failover group, the
-    first member not cooling down."""
-    if deployment is None:
-        return
-    if deployment.failover_group:
-        deployment = failover_candidates(deployment, user_id=user.pk)[0]
-    if refusal := quota_refusal(user=user, deployment=deployment):
-        raise TurnRefused(refusal, code="quota_exceeded")
-
-
 def turn_start(
     *,
     user: User,
@@ -277,10 +179,10 @@ def turn_start(
 
     A repeated ``client_id`` (double click, replay after reconnect) returns the existing turn.
     """
-    _refuse_over_rate_limit(user=user)
+    refuse_over_rate_limit(user=user)
     now = timezone.now()
     with transaction.atomic():
-        locked = _lock_conversation(
+        locked = lock_conversation(
             user=user,
             conversation_id=conversation_id,
             session_key=session_key,
@@ -288,7 +190,7 @@ def turn_start(
             now=now,
         )
         conversation = locked.conversation
-        in_flight = _in_flight(conversation) if locked.in_flight else []
+        in_flight = in_flight_replies(conversation) if locked.in_flight else []
         if locked.repeated_id is not None:
             repeated = Message.objects.get(pk=locked.repeated_id)
             reply = (
@@ -302,14 +204,14 @@ def turn_start(
                 return Turn(
                     conversation, deployment_for(conversation, user=user), repeated, reply, False
                 )
-        _refuse_while_in_flight(in_flight, now=now)
+        refuse_while_in_flight(in_flight, now=now)
         fields = ["updated_at", "current_leaf"]
         if deployment is not None and deployment.pk != conversation.deployment_id:
             conversation.deployment = deployment
             fields.append("deployment")
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
-        _refuse_over_quota(user=user, deployment=deployment)
+        refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
+        refuse_over_quota(user=user, deployment=deployment)
         attachments = _attachments(
             lambda: attachments_for_turn(user=user, ids=attachment_ids, deployment=deployment)
         )
@@ -359,26 +261,6 @@ def _attachments(take: Callable[[], list[Attachment]]) -> list[Attachment]:
         raise TurnRefused(refused.message, code="attachment_refused") from refused
 
 
-def _in_flight(conversation: Conversation) -> list[Message]:
-    return list(
-        Message.objects.filter(
-            conversation=conversation, role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT
-        )
-    )
-
-
-def _refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
-    in_flight = [m for m in messages if m.in_flight and not _abandon_if_orphaned(m, now=now)]
-    if in_flight:
-        raise TurnRefused(
-            gettext(
-                "A reply is still being written in this conversation. Wait for it to finish "
-                "or press Stop, then send again."
-            ),
-            code="reply_in_flight",
-        )
-
-
 def _pending_reply(
     conversation: Conversation, question: Message, deployment: Deployment | None, *, now: datetime
 ) -> Message:
@@ -402,7 +284,7 @@ def turn_retry(
     A retry costs what a new message costs: the same rate limit and daily quota."""
     now = timezone.now()
     with transaction.atomic():
-        conversation = _lock_conversation(
+        conversation = lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
         ).conversation
         leaf = conversation_tree(conversation).leaf(conversation) or 0
@@ -413,16 +295,16 @@ def turn_retry(
         )
         if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
             raise TurnRefused(gettext("Only the latest reply can be retried."), code="not_latest")
-        if last.in_flight and not _abandon_if_orphaned(last, now=now):
+        if last.in_flight and not abandon_if_orphaned(last, now=now):
             raise TurnRefused(gettext("This reply is still being written."), code="reply_in_flight")
         if last.reply_to is None:
             raise TurnRefused(
                 gettext("This reply has no question to ask again."), code="no_question"
             )
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
-        _refuse_over_quota(user=user, deployment=deployment)
-        _refuse_over_rate_limit(user=user)
+        refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
+        refuse_over_quota(user=user, deployment=deployment)
+        refuse_over_rate_limit(user=user)
         last.status = Message.Status.PENDING
         last.text = last.html = last.error = last.error_code = ""
         last.response_id = last.request_id = ""
@@ -449,7 +331,7 @@ def turn_regenerate(
     Costs what a new message costs: the same rate limit and daily quota."""
     now = timezone.now()
     with transaction.atomic():
-        conversation = _lock_conversation(
+        conversation = lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
         ).conversation
         old = (
@@ -461,11 +343,11 @@ def turn_regenerate(
         )
         if old is None or old.reply_to is None:
             raise TurnRefused(gettext("That reply cannot be regenerated."), code="not_regenerable")
-        _refuse_while_in_flight(_in_flight(conversation), now=now)
+        refuse_while_in_flight(in_flight_replies(conversation), now=now)
         deployment = deployment_for(conversation, user=user)
-        _refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
-        _refuse_over_quota(user=user, deployment=deployment)
-        _refuse_over_rate_limit(user=user)
+        refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
+        refuse_over_quota(user=user, deployment=deployment)
+        refuse_over_rate_limit(user=user)
         question = old.reply_to
         branch_continue_after(conversation, conversation_tree(conversation).parent.get(question.pk))
         reply = _pending_reply(conversation, question, deployment, now=now)

@@ -32,9 +32,9 @@ def test_a_wait_of_one_second_is_one_second() -> None:
 
 @pytest.mark.django_db
 def test_our_own_rate_limit_says_second_for_one(user, settings) -> None:
-    from chat import services
+    from chat import turn_checks
 
     settings.CHAT_RATE_LIMIT = 0
     settings.CHAT_RATE_WINDOW = 1  # whatever is left of a one-second window rounds up to 1
-    with pytest.raises(services.TurnRefused, match=r"Try again in 1 second\.$"):
-        services._refuse_over_rate_limit(user=user)
+    with pytest.raises(turn_checks.TurnRefused, match=r"Try again in 1 second\.$"):
+        turn_checks.refuse_over_rate_limit(user=user)
