@@ -20,6 +20,7 @@ from tests.chat.sockets import (
     model_requests,
     receive_until,
     send_payload,
+    turn_and_wait,
     wait_for_reply,
 )
 from tests.factories import UserFactory, session_for, socket_headers
@@ -715,3 +716,30 @@ async def test_deleting_a_conversation_mid_reply_leaves_no_copy_behind(
     assert rows[0].state == StoredResponse.State.DELETING
     assert rows[0].response_id.startswith("resp_")
     assert not await Message.objects.filter(conversation_id=conversation_id).aexists()
+
+
+async def test_a_database_error_after_the_save_still_gives_the_saved_turn_its_reply(
+    owner, conversation, clean_simulator, monkeypatch
+) -> None:
+    """The reply's first database work rides the turn's own trip; if only that part fails,
+    the turn is saved all the same, so the person is not told it was not sent, and the reply
+    prepares on its own."""
+    from django.db import DatabaseError
+
+    prepare = replies.reply_prepare
+    failures = []
+
+    def failing_once(turn):
+        if not failures:
+            failures.append(turn)
+            raise DatabaseError("connection lost")
+        return prepare(turn)
+
+    monkeypatch.setattr(replies, "reply_prepare", failing_once)
+    communicator, _, _ = await connect(owner, conversation)
+    frames, reply = await turn_and_wait(communicator, conversation, "[[sim echo]]still here")
+    await communicator.disconnect()
+    assert failures, "the failure was injected"
+    assert "cannot reach its database" not in frames
+    assert reply.status == Message.Status.COMPLETED
+    assert reply.text == "still here"
