@@ -84,8 +84,8 @@ class Admission:
         self._room = max(0, self._room - 1)
 
     async def enter(self, *, waiting: Callable[[], None]) -> None:
-        """Return once this reply may stream; ``waiting`` is called first if it must wait.
-        Every ``enter`` that returns is matched by one ``leave``."""
+        """Return once this reply may stream; ``waiting`` is called if it has waited
+        NOTICE_AFTER_SECONDS. Every ``enter`` that returns is matched by one ``leave``."""
         self._watch_loop()
         if not self._waiting and self._open():
             self._start_one()
@@ -112,7 +112,7 @@ class Admission:
             notice.cancel()
 
     def leave(self) -> None:
-        self.streaming -= 1
+        self.streaming = max(0, self.streaming - 1)  # 0: it entered on a loop since gone
         self._room = min(self._room + 1, self._step())  # its place, for the next in line
         self._admit()
 
