@@ -307,13 +307,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 session_key=self.session_key,
                 **arguments,
             )
-            if not turn.created:
-                return turn, None
-            try:
-                return turn, replies.reply_prepare(turn)
-            except DatabaseError:
-                # The turn is saved: its reply goes on, and prepares (or fails) on its own.
-                return turn, None
+            return turn, replies.reply_prepare_ahead(turn)
 
         try:
             started: tuple[services.Turn, replies.Prepared | None] = await database_sync_to_async(

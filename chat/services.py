@@ -41,7 +41,6 @@ from chat.turn_checks import (
     SessionEnded as SessionEnded,
     TurnRefused as TurnRefused,
     abandon_if_orphaned,
-    in_flight_replies,
     lock_conversation,
     refuse_not_allowed,
     refuse_over_quota,
@@ -190,7 +189,6 @@ def turn_start(
             now=now,
         )
         conversation = locked.conversation
-        in_flight = in_flight_replies(conversation) if locked.in_flight else []
         if locked.repeated_id is not None:
             repeated = Message.objects.get(pk=locked.repeated_id)
             reply = (
@@ -204,7 +202,7 @@ def turn_start(
                 return Turn(
                     conversation, deployment_for(conversation, user=user), repeated, reply, False
                 )
-        refuse_while_in_flight(in_flight, now=now)
+        refuse_while_in_flight(locked, now=now)
         fields = ["updated_at", "current_leaf"]
         if deployment is not None and deployment.pk != conversation.deployment_id:
             conversation.deployment = deployment
@@ -331,9 +329,10 @@ def turn_regenerate(
     Costs what a new message costs: the same rate limit and daily quota."""
     now = timezone.now()
     with transaction.atomic():
-        conversation = lock_conversation(
+        locked = lock_conversation(
             user=user, conversation_id=conversation_id, session_key=session_key
-        ).conversation
+        )
+        conversation = locked.conversation
         old = (
             Message.objects.filter(
                 pk=message_id, conversation=conversation, role=Message.Role.ASSISTANT
@@ -343,7 +342,7 @@ def turn_regenerate(
         )
         if old is None or old.reply_to is None:
             raise TurnRefused(gettext("That reply cannot be regenerated."), code="not_regenerable")
-        refuse_while_in_flight(in_flight_replies(conversation), now=now)
+        refuse_while_in_flight(locked, now=now)
         deployment = deployment_for(conversation, user=user)
         refuse_not_allowed(user=user, conversation=conversation, deployment=deployment)
         refuse_over_quota(user=user, deployment=deployment)

@@ -124,17 +124,17 @@ def refuse_over_quota(*, user: User, deployment: Deployment | None) -> None:
         raise TurnRefused(refusal, code="quota_exceeded")
 
 
-def in_flight_replies(conversation: Conversation) -> list[Message]:
-    return list(
-        Message.objects.filter(
-            conversation=conversation, role=Message.Role.ASSISTANT, status__in=Message.IN_FLIGHT
-        )
+def refuse_while_in_flight(locked: LockedConversation, *, now: datetime) -> None:
+    """Refuse while a reply of the conversation is being written (one whose process is gone is
+    failed first); the replies are read only when the lock saw one in flight."""
+    if not locked.in_flight:
+        return
+    replies = Message.objects.filter(
+        conversation=locked.conversation,
+        role=Message.Role.ASSISTANT,
+        status__in=Message.IN_FLIGHT,
     )
-
-
-def refuse_while_in_flight(messages: list[Message], *, now: datetime) -> None:
-    in_flight = [m for m in messages if m.in_flight and not abandon_if_orphaned(m, now=now)]
-    if in_flight:
+    if [m for m in replies if not abandon_if_orphaned(m, now=now)]:
         raise TurnRefused(
             gettext(
                 "A reply is still being written in this conversation. Wait for it to finish "

@@ -23,7 +23,7 @@ from chat.replies.registry import (
 )
 from chat.replies.reply import ActiveReply
 from chat.replies.request import EarlyRequest
-from chat.replies.runner import Prepared, reply_prepare
+from chat.replies.runner import Prepared, reply_prepare_ahead
 
 __all__ = [
     "PROCESS_ID",
@@ -35,7 +35,7 @@ __all__ = [
     "replies_shutdown",
     "replies_sweep",
     "reply_early",
-    "reply_prepare",
+    "reply_prepare_ahead",
     "reply_start",
     "reply_stop",
     "reply_watch_remotely",

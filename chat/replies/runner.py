@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 
 from chat import failover, llm, services
 from chat.models import Deployment, Message
@@ -54,6 +55,18 @@ def reply_prepare(turn: services.Turn) -> Prepared | None:
         conversation=turn.conversation, deployment=candidates[0], turn=turn
     )
     return Prepared(candidates, reply_input)
+
+
+def reply_prepare_ahead(turn: services.Turn) -> Prepared | None:
+    """``reply_prepare`` in the turn's own trip, once the turn is saved; None for a turn not
+    created now, or when the database fails here: the reply then prepares on its own, and a
+    failure there is saved with it (the turn was not lost)."""
+    if not turn.created:
+        return None
+    try:
+        return reply_prepare(turn)
+    except DatabaseError:
+        return None
 
 
 class Runner:

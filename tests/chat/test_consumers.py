@@ -726,7 +726,9 @@ async def test_a_database_error_after_the_save_still_gives_the_saved_turn_its_re
     prepares on its own."""
     from django.db import DatabaseError
 
-    prepare = replies.reply_prepare
+    from chat.replies import runner
+
+    prepare = runner.reply_prepare
     failures = []
 
     def failing_once(turn):
@@ -735,7 +737,7 @@ async def test_a_database_error_after_the_save_still_gives_the_saved_turn_its_re
             raise DatabaseError("connection lost")
         return prepare(turn)
 
-    monkeypatch.setattr(replies, "reply_prepare", failing_once)
+    monkeypatch.setattr(runner, "reply_prepare", failing_once)
     communicator, _, _ = await connect(owner, conversation)
     frames, reply = await turn_and_wait(communicator, conversation, "[[sim echo]]still here")
     await communicator.disconnect()
