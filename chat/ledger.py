@@ -30,6 +30,7 @@ from accounts.models import User
 from chat import llm
 from chat.deployment_models import MAX_REMOTE_RETENTION_HOURS
 from chat.models import Conversation, Deployment, StoredResponse
+from chat.row_insert import Upsert, row_insert
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ _RETRYABLE = frozenset(
 )
 # Rows are queued in chunks so that no statement outgrows SQLite's limit on parameters.
 _CHUNK = 500
+# A copy recorded twice keeps its first row; the save that names its message fills it in.
+_KEEP = Upsert(unique=("deployment", "response_id"))
+_KEEP_NAMING = Upsert(
+    unique=("deployment", "response_id"), update=("message", "conversation", "user")
+)
 
 
 def ledger_queue_deletions(
@@ -102,32 +108,19 @@ def ledger_record(
     Idempotent, in one statement: a row already written for this response is kept, and given
     its ``message`` when one is named (the saved reply that keeps the copy)."""
     now = timezone.now()
-    keep: dict[str, object] = (
-        {
-            "update_conflicts": True,
-            "unique_fields": ["deployment", "response_id"],
-            "update_fields": ["message", "conversation", "user"],
-        }
-        if message_id is not None
-        else {"ignore_conflicts": True}
+    row = StoredResponse(
+        response_id=response_id,
+        deployment=deployment,
+        endpoint=endpoint,
+        user_id=user_id,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        created_at=now,
+        remote_expires_at=now + deployment.remote_retention,
+        request_id=request_id,
+        region=region,
     )
-    StoredResponse.objects.bulk_create(
-        [
-            StoredResponse(
-                response_id=response_id,
-                deployment=deployment,
-                endpoint=endpoint,
-                user_id=user_id,
-                conversation_id=conversation_id,
-                message_id=message_id,
-                created_at=now,
-                remote_expires_at=now + deployment.remote_retention,
-                request_id=request_id,
-                region=region,
-            )
-        ],
-        **keep,  # type: ignore[arg-type]
-    )
+    row_insert(row, upsert=_KEEP_NAMING if message_id is not None else _KEEP)
 
 
 def ledger_delete_orphan(

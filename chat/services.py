@@ -35,6 +35,7 @@ from chat.models import (
     Message,
     StoredResponse,
 )
+from chat.row_insert import row_insert
 from chat.saving import reply_lease_until
 from chat.selectors import conversation_tree, deployment_for
 from chat.turn_checks import (
@@ -221,7 +222,7 @@ def turn_start(
                 raise TurnRefused(gettext("That message cannot be edited."), code="not_editable")
             parent_id, branch_root = fork
             fields += ["head_response_id", "head_deployment", "head_created_at"]
-        user_message = Message.objects.create(
+        user_message = Message(
             conversation=conversation,
             role=Message.Role.USER,
             text=text,
@@ -230,6 +231,7 @@ def turn_start(
             parent_id=parent_id,
             branch_root=branch_root,
         )
+        row_insert(user_message)
         attachments_bind(attachments, user_message)
         if edit_of is not None:
             attachments = _attachments(
@@ -262,7 +264,7 @@ def _attachments(take: Callable[[], list[Attachment]]) -> list[Attachment]:
 def _pending_reply(
     conversation: Conversation, question: Message, deployment: Deployment | None, *, now: datetime
 ) -> Message:
-    return Message.objects.create(
+    reply = Message(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.PENDING,
@@ -272,6 +274,8 @@ def _pending_reply(
         created_at=now,
         alive_until=reply_lease_until(now),
     )
+    row_insert(reply)
+    return reply
 
 
 def turn_retry(
