@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from chat import fragments, replies, services, socket_slots, tab_views
 from chat.forms import MessageForm
 from chat.frames import FrameRefused, frame_after, frame_message_id, parse_frame
 from chat.models import Conversation, Message
+from chat.remote_following import RemoteFollowing
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,9 @@ DATABASE_DOWN_NOTICE = _(
 )
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class ConversationConsumer(RemoteFollowing, AsyncWebsocketConsumer):  # type: ignore[misc]
     conversation: Conversation
     watching: replies.ActiveReply | None = None
-    following: asyncio.Task[None] | None = None
-    remote_progress_at = 0.0
     groups_joined: tuple[str, ...] = ()
     holds_slot = False
     # After a refusal, turns wait for their save before asking the model, for a while: a
@@ -144,37 +142,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _fell_behind(self) -> None:
         self.watching = None
         await self.close(code=CLOSE_TRY_AGAIN)
-
-    async def _follow_remotely(self, message_id: int) -> None:
-        """Follow a reply another process writes: its progress comes over the channel layer,
-        and the database is asked now and then, so a finish the layer lost still shows."""
-        self._stop_following()
-        await replies.reply_watch_remotely(
-            conversation_id=self.conversation.pk, message_id=message_id
-        )
-        self.following = asyncio.ensure_future(self._poll_until_finished(message_id))
-
-    async def _poll_until_finished(self, message_id: int) -> None:
-        while True:
-            await asyncio.sleep(settings.CHAT_REMOTE_POLL_SECONDS)
-            with contextlib.suppress(DatabaseError):
-                final = await database_sync_to_async(tab_views.finished_message)(
-                    message_id, self.conversation.pk
-                )
-                if final is not None:
-                    await self.send_fragment(final)
-                    return
-            if time.monotonic() - self.remote_progress_at > settings.CHAT_REMOTE_POLL_SECONDS:
-                # No progress: the request may have reached the other process before its reply
-                # listened, or been lost with Redis. Asking again costs one small event.
-                await replies.reply_watch_remotely(
-                    conversation_id=self.conversation.pk, message_id=message_id
-                )
-
-    def _stop_following(self) -> None:
-        if self.following is not None:
-            self.following.cancel()
-            self.following = None
 
     async def send_fragment(self, fragment: str) -> None:
         await self.send(text_data=fragment)
@@ -411,19 +378,3 @@ class ConversationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         )
         await self.send_fragment(shown)
         await self._watch_in_flight(in_flight)
-
-    async def reply_progress(self, event: dict[str, Any]) -> None:
-        if event["origin"] == replies.PROCESS_ID:
-            return
-        self.remote_progress_at = time.monotonic()
-        await self.send_fragment(event["fragment"])
-
-    async def reply_finished(self, event: dict[str, Any]) -> None:
-        if event["origin"] == replies.PROCESS_ID:
-            return
-        self._stop_following()
-        final = await database_sync_to_async(tab_views.finished_message)(
-            event["message_id"], self.conversation.pk
-        )
-        if final:
-            await self.send_fragment(final)
