@@ -171,8 +171,11 @@ class Relay:
         return "".join(self._thinking.parts)
 
     def shown(self) -> str:
-        """The reply so far as its watchers show it, whole: for a tab that starts watching
-        mid-reply (here, or in another process through the bridge)."""
+        """The reply as a tab that starts watching it in another process (through the bridge)
+        is shown it: the text so far, whole, and what the reply announces (it waits to start)."""
+        return self._so_far() + (self._announced or "")
+
+    def _so_far(self) -> str:
         frame = fragments.stream_replace(self.message_id, *self._answer.live.snapshot())
         if self._thinking.sent_any:
             live = not self._answer.sent_any
@@ -195,7 +198,7 @@ class Relay:
             return
         self._watchers[send] = watcher
         if self._answer.sent_any or self._thinking.sent_any:
-            watcher.put(self.shown())
+            watcher.put(self._so_far())
         if self._announced is not None:
             watcher.put(self._announced)
 

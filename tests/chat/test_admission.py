@@ -2,14 +2,20 @@
 (chat/replies/admission.py)."""
 
 import asyncio
+import contextlib
 import json
 import time
 
 import pytest
+from channels.layers import get_channel_layer
 
+from chat import fragments
 from chat.models import Message
 from chat.replies import admission as admission_module
 from chat.replies.admission import ALWAYS_ADMITTED, Admission
+from chat.replies.bridge import Bridge, tabs_group
+from chat.replies.registry import reply_watch_remotely
+from chat.replies.relay import Relay
 from tests.chat.sockets import connect, conversation_on, receive_until, send_payload, wait_for_reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,3 +165,34 @@ async def test_stop_while_waiting_saves_the_reply_as_stopped(
     assert len(requests) == 1, "the model was never asked for the stopped reply"
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_a_tab_in_another_process_that_starts_watching_a_waiting_reply_is_told() -> None:
+    """A tab served elsewhere asks the reply's process over the channel layer for the reply so
+    far: while the reply waits, that includes the busy line; once it starts, the line is gone."""
+    relay = Relay(message_id=7001)
+    bridge = Bridge(conversation_id=7002, message_id=7001, stop=lambda: None, shown=relay.shown)
+    layer = get_channel_layer()
+    tab = await layer.new_channel()
+    await layer.group_add(tabs_group(7002), tab)
+    listening = asyncio.ensure_future(bridge.listen())
+
+    async def progress_on_watch() -> str:
+        # The bridge joins its control group on its own time: ask until it answers.
+        async with asyncio.timeout(10):
+            while True:
+                await reply_watch_remotely(conversation_id=7002, message_id=7001)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        event = await layer.receive(tab)
+                        assert event["type"] == "reply.progress"
+                        return str(event["fragment"])
+
+    try:
+        relay.announce(fragments.reply_queued(7001, queued=True), lasting=True)
+        assert BUSY in await progress_on_watch()
+        relay.announce(fragments.reply_queued(7001, queued=False), lasting=False)
+        assert BUSY not in await progress_on_watch()
+    finally:
+        listening.cancel()
+        await layer.group_discard(tabs_group(7002), tab)
