@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from chat import selectors, services
 from chat.forms import ModelPickForm, ReasoningEffortForm
-from chat.views import AuthenticatedRequest, _owned_conversation
+from chat.views import AuthenticatedRequest, conversation_or_404
 
 PAGE = "chat/conversation_detail.html"
 
@@ -26,7 +26,7 @@ def _errors(form: ModelPickForm | ReasoningEffortForm) -> HttpResponse:
 def conversation_model(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     """The composer's model picker: the conversation's next turn goes to the model picked.
     The effort picker follows it: shown for a reasoning model, with that model's efforts."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     form = ModelPickForm(request.POST, user=request.user)
     if not form.is_valid():
         return _errors(form)
@@ -49,7 +49,7 @@ def conversation_model(request: AuthenticatedRequest, conversation_id: int) -> H
 def conversation_effort(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     """The composer's effort picker: how hard a reasoning model thinks from the next turn
     ("" for the deployment's default)."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     deployment = selectors.deployment_for(conversation, user=request.user)
     form = ReasoningEffortForm(request.POST, deployment=deployment)
     if not form.is_valid():

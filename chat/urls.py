@@ -1,32 +1,32 @@
 from django.urls import path
 
-from chat import attachment_views, keeping_views, picker_views, views
+from chat import attachment_views, keeping_views, picker_views, turn_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("c/", views.conversation_list, name="conversation_list"),
     path("c/new/", views.conversation_create, name="conversation_create"),
     path("c/<int:conversation_id>/", views.conversation_detail, name="conversation_detail"),
-    path("c/<int:conversation_id>/messages/", views.message_create, name="message_create"),
+    path("c/<int:conversation_id>/messages/", turn_views.message_create, name="message_create"),
     path("c/<int:conversation_id>/history/", views.message_list, name="message_list"),
     path(
         "c/<int:conversation_id>/messages/<int:message_id>/retry/",
-        views.message_retry,
+        turn_views.message_retry,
         name="message_retry",
     ),
     path(
         "c/<int:conversation_id>/messages/<int:message_id>/edit/",
-        views.message_edit,
+        turn_views.message_edit,
         name="message_edit",
     ),
     path(
         "c/<int:conversation_id>/messages/<int:message_id>/regenerate/",
-        views.message_regenerate,
+        turn_views.message_regenerate,
         name="message_regenerate",
     ),
     path(
         "c/<int:conversation_id>/messages/<int:message_id>/show/",
-        views.branch_show,
+        turn_views.branch_show,
         name="branch_show",
     ),
     path(
@@ -39,7 +39,7 @@ urlpatterns = [
         picker_views.conversation_effort,
         name="conversation_effort",
     ),
-    path("c/<int:conversation_id>/stop/", views.reply_stop, name="reply_stop"),
+    path("c/<int:conversation_id>/stop/", turn_views.reply_stop, name="reply_stop"),
     path("c/<int:conversation_id>/rename/", views.conversation_rename, name="conversation_rename"),
     path("c/<int:conversation_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path(

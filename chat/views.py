@@ -1,13 +1,15 @@
+"""The conversation pages: the home page, the list, one conversation and its earlier messages,
+and what a person does to a conversation as a whole (start, rename, instructions, delete)."""
+
 from __future__ import annotations
 
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib import messages as flash
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,20 +20,17 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import User
-from chat import branching, replies, selectors, services
-from chat.attachments import AttachmentRefused, attachment_accept
+from chat import replies, selectors, services
 from chat.feedback import feedback_attach
 from chat.forms import (
     InstructionsForm,
-    MessageForm,
     NewConversationForm,
     RenameForm,
     SearchForm,
 )
-from chat.models import Attachment, Conversation, Message, Preset
+from chat.models import Attachment, Conversation, Preset
 from chat.presets import preset_picked, preset_start_values, presets_for
 from chat.sidebar import sidebar_page
-from config.unavailable import keeps_draft_when_unavailable
 
 # A new chat that was refused or invalid, kept for the page it redirects to (Post/Redirect/Get:
 # reloading that page must not send the message again).
@@ -46,7 +45,7 @@ class AuthenticatedRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-async def _signed_in_user(request: HttpRequest) -> User:
+async def signed_in_user(request: HttpRequest) -> User:
     user = await request.auser()
     if not isinstance(user, User):  # LoginRequiredMiddleware lets no anonymous request here
         raise PermissionDenied
@@ -114,46 +113,9 @@ def conversation_list(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, f"chat/conversation_list.html#{partial}", context)
 
 
-async def _start_turn(
-    request: AuthenticatedRequest,
-    user: User,
-    conversation: Conversation,
-    form: MessageForm,
-    *,
-    edit_of: int | None = None,
-) -> HttpResponse:
-    """Save the message (or the new version of ``edit_of``) and start its reply, or show the
-    refusal with the text kept."""
-    try:
-        turn = await sync_to_async(services.turn_start)(
-            user=user,
-            conversation_id=conversation.pk,
-            text=form.cleaned_data["text"],
-            client_id=form.cleaned_data["client_id"],
-            session_key=request.session.session_key,
-            deployment=form.cleaned_data.get("deployment"),
-            edit_of=edit_of,
-            attachment_ids=form.cleaned_data.get("attachments", []),
-        )
-    except services.SessionEnded:
-        return redirect_to_login(request.get_full_path())
-    except services.TurnRefused as refused:
-        return await sync_to_async(_conversation_page)(
-            request,
-            conversation,
-            draft=form.cleaned_data["text"],
-            draft_attachments=form.cleaned_data.get("attachments", []),
-            error=refused.message,
-            status=429,
-        )
-    if turn.created:
-        replies.reply_start(turn)
-    return redirect("conversation_detail", conversation_id=conversation.pk)
-
-
 @require_POST
 async def conversation_create(request: AuthenticatedRequest) -> HttpResponse:
-    user = await _signed_in_user(request)
+    user = await signed_in_user(request)
     form = await sync_to_async(_bound_new_conversation_form)(request)
     if not form.is_valid():
         return await _back_to_new_chat(request)
@@ -180,7 +142,7 @@ def _bound_new_conversation_form(request: AuthenticatedRequest) -> NewConversati
     return form
 
 
-def _conversation_page(
+def conversation_page(
     request: AuthenticatedRequest,
     conversation: Conversation,
     *,
@@ -215,7 +177,7 @@ def _conversation_page(
     return render(request, "chat/conversation_detail.html", context, status=status)
 
 
-def _owned_conversation(request: AuthenticatedRequest, conversation_id: int) -> Conversation:
+def conversation_or_404(request: AuthenticatedRequest, conversation_id: int) -> Conversation:
     return get_object_or_404(
         Conversation.objects.for_user(request.user).select_related("deployment"),
         pk=conversation_id,
@@ -224,13 +186,13 @@ def _owned_conversation(request: AuthenticatedRequest, conversation_id: int) -> 
 
 @require_GET
 def conversation_detail(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    return _conversation_page(request, _owned_conversation(request, conversation_id))
+    return conversation_page(request, conversation_or_404(request, conversation_id))
 
 
 @require_GET
 def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
     """Earlier messages, a page at a time, for "Show earlier messages"."""
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     before = request.GET.get("before", "")
     if not before.isdigit():
         return HttpResponse(gettext("Say which message to show the ones before."), status=400)
@@ -243,144 +205,9 @@ def message_list(request: AuthenticatedRequest, conversation_id: int) -> HttpRes
     )
 
 
-@keeps_draft_when_unavailable("text")
-@require_POST
-async def message_create(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    """The composer without websockets: the same form and the same service as the consumer.
-
-    A refused message comes back in the composer with the reason, so nothing typed is lost.
-    """
-    user = await _signed_in_user(request)
-    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    data, refused = await sync_to_async(_with_uploads)(request)
-    form = MessageForm(data, user=user)
-    if refused or not await sync_to_async(form.is_valid)():
-        errors = refused or " ".join(
-            str(e) for field_errors in form.errors.values() for e in field_errors
-        )
-        return await sync_to_async(_conversation_page)(
-            request,
-            conversation,
-            draft=request.POST.get("text", ""),
-            draft_attachments=[int(v) for v in data.getlist("attachments") if v.isdigit()],
-            error=errors,
-            status=400,
-        )
-    return await _start_turn(request, user, conversation, form)
-
-
-def _with_uploads(request: AuthenticatedRequest) -> tuple[QueryDict, str]:
-    """The composer without JavaScript sends its files with the message (``file``): each is
-    kept as a draft and added to the message's ``attachments``. Also what was refused."""
-    data = request.POST.copy()
-    refusals = []
-    for upload in request.FILES.getlist("file"):
-        try:
-            data.appendlist(
-                "attachments", str(attachment_accept(owner=request.user, upload=upload).pk)
-            )
-        except AttachmentRefused as refused:
-            refusals.append(refused.message)
-    return data, " ".join(refusals)
-
-
-@keeps_draft_when_unavailable("text")
-@require_POST
-async def message_edit(
-    request: AuthenticatedRequest, conversation_id: int, message_id: int
-) -> HttpResponse:
-    """Editing a message without websockets: the same form and service as the consumer."""
-    user = await _signed_in_user(request)
-    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
-        errors = " ".join(str(e) for field_errors in form.errors.values() for e in field_errors)
-        return await sync_to_async(_conversation_page)(
-            request, conversation, error=errors, status=400
-        )
-    return await _start_turn(request, user, conversation, form, edit_of=message_id)
-
-
-@require_POST
-async def message_retry(
-    request: AuthenticatedRequest, conversation_id: int, message_id: int
-) -> HttpResponse:
-    return await _ask_again(request, conversation_id, message_id, services.turn_retry)
-
-
-@require_POST
-async def message_regenerate(
-    request: AuthenticatedRequest, conversation_id: int, message_id: int
-) -> HttpResponse:
-    return await _ask_again(request, conversation_id, message_id, services.turn_regenerate)
-
-
-async def _ask_again(
-    request: AuthenticatedRequest,
-    conversation_id: int,
-    message_id: int,
-    service: Callable[..., services.Turn],
-) -> HttpResponse:
-    """Retry or regenerate a reply without websockets."""
-    user = await _signed_in_user(request)
-    conversation = await sync_to_async(_owned_conversation)(request, conversation_id)
-    try:
-        turn = await sync_to_async(service)(
-            user=user,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            session_key=request.session.session_key,
-        )
-    except services.SessionEnded:
-        return redirect_to_login(request.get_full_path())
-    except services.TurnRefused as refused:
-        return await sync_to_async(_conversation_page)(
-            request, conversation, error=refused.message, status=409
-        )
-    replies.reply_start(turn)
-    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
-
-
-@require_POST
-def branch_show(
-    request: AuthenticatedRequest, conversation_id: int, message_id: int
-) -> HttpResponse:
-    """The arrows between branches: show the branch through ``message_id``; the page's
-    messages come back (the whole page without htmx), and the conversation's other tabs follow."""
-    conversation = _owned_conversation(request, conversation_id)
-    try:
-        conversation = branching.branch_show(conversation=conversation, message_id=message_id)
-    except Message.DoesNotExist as missing:
-        raise Http404("No such message in this conversation.") from missing
-    except branching.BranchBusy:
-        return _conversation_page(
-            request, conversation, error=branching.BranchBusy.message, status=409
-        )
-    async_to_sync(replies.branch_shown)(conversation_id=conversation.pk)
-    if not request.headers.get("HX-Request"):
-        return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
-    chat_messages, has_earlier = selectors.branch_page(conversation)
-    return render(
-        request,
-        "chat/conversation_detail.html#message_batch",
-        {"conversation": conversation, "chat_messages": chat_messages, "has_earlier": has_earlier},
-    )
-
-
-@require_POST
-async def reply_stop(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    await sync_to_async(_owned_conversation)(request, conversation_id)
-    message_id = request.POST.get("message_id", "")
-    await replies.reply_stop(
-        conversation_id=conversation_id,
-        message_id=int(message_id) if message_id.isdigit() else None,
-    )
-    return HttpResponseRedirect(reverse("conversation_detail", args=[conversation_id]))
-
-
 @require_http_methods(["GET", "POST"])
 def conversation_rename(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     template = "chat/conversation_list.html"
     if request.method == "GET":
         if request.GET.get("cancel"):
@@ -417,13 +244,13 @@ def _viewing(request: AuthenticatedRequest, conversation_id: int) -> bool:
 
 @require_POST
 def conversation_instructions(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     form = InstructionsForm(request.POST, instance=conversation)
     template = "chat/conversation_detail.html#instructions"
     if not form.is_valid():
         if not request.htmx:
             errors = " ".join(str(error) for error in form.errors["instructions"])
-            return _conversation_page(request, conversation, error=errors, status=400)
+            return conversation_page(request, conversation, error=errors, status=400)
         # 200, not 400: the page's htmx swaps no error response, and the form must show why.
         return render(request, template, {"conversation": conversation, "instructions_form": form})
     services.conversation_set_instructions(
@@ -442,7 +269,7 @@ def conversation_instructions(request: AuthenticatedRequest, conversation_id: in
 
 @require_POST
 def conversation_delete(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    conversation = _owned_conversation(request, conversation_id)
+    conversation = conversation_or_404(request, conversation_id)
     services.conversation_delete(conversation=conversation, deleted_by=request.user)
     if request.htmx and not _viewing(request, conversation_id):
         return HttpResponse("")
