@@ -8,9 +8,10 @@ reply rendered before, as the loop does). Conversations of 4 turns, as in
 ``bench.short_replies``. No model is asked, no socket opened: the figures are this thread's
 CPU time (``time.thread_time``) and wall time per call, medians and p95 over ``--turns`` turns
 after a warm-up, so that a change to these functions can be measured on a machine whose
-end-to-end figures wander by more than it saves. Run it from a worktree of another commit
-for the before. The rows of a turn and of its ledger are also written both ways, interleaved
-in one process (the ORM's ``create``/``bulk_create`` against ``chat.row_insert``).
+end-to-end figures wander by more than it saves (for a before, run the per-function part from
+a worktree of an older commit: the side-by-side part needs ``chat.row_insert``). The rows of
+a turn and of its ledger are also written both ways, interleaved in one process (the ORM's
+``create``/``bulk_create`` against ``chat.row_insert``).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 ``Model.objects.create`` and ``bulk_create`` compile their statement on every call: for a
 message about 0.6 ms of Django's own code, and a turn writes two, with the ledger row of its
 reply soon after, all on the first token's path and on the database thread every turn shares
-(``bench/RESULTS.md`` §11). Here the statement is built once per model and conflict rule from
-the model's concrete fields, so a new column needs no edit; each call prepares its values as
-the ORM does (each field's ``pre_save``, then ``get_db_prep_save``) and reads the new primary
-key back.
+(both ways side by side: ``bench/turn_save.py``). Here the statement is built once per model
+and conflict rule from the model's concrete fields, so a new column needs no edit; each call
+prepares its values as the ORM does (each field's ``pre_save``, then ``get_db_prep_save``)
+and reads the new primary key back.
 
 No ``pre_save`` or ``post_save`` signal is sent: only models with no receivers for them are
 written here (``row_insert`` refuses others).
