@@ -52,6 +52,7 @@ from bench.lanes import (
     sdk_client,
     timings,
 )
+from bench.targets import Socket, Target, floor_target
 from chat import llm
 
 if TYPE_CHECKING:
@@ -69,6 +70,16 @@ USERS = 60  # sockets per user stay under CHAT_MAX_SOCKETS_PER_USER at every ste
 PARSE_WORDS = 3000
 PARSE_ROUNDS = 4
 DELTAS_PER_CORE_GOAL = 10_000
+TARGETS = ("app", "floor")
+
+
+def app_target(app: Service, pages: list[Page]) -> Target:
+    """Lane ``i`` opens page ``i`` (each lane keeps its socket from step to step)."""
+
+    async def open_socket(lane: int) -> Socket:
+        return await RelayLane.open(app.url, pages[lane])
+
+    return Target("relay", app, open_socket)
 
 
 async def ask(lane: Lane, text: str, delay: float, turns: list[Turn]) -> None:
@@ -79,30 +90,30 @@ async def ask(lane: Lane, text: str, delay: float, turns: list[Turn]) -> None:
 
 
 async def ramp(
-    app: Service,
+    target: Target,
     simulator: Service,
     meter: Meter,
-    pages: list[Page],
     steps_wanted: list[int],
     seed: int,
     profiling: bool,
 ) -> list[dict[str, Any]]:
     """One round of turns per step: every conversation asks once, at a random moment within
-    the first seconds; the window falls where every reply is streaming and none has ended."""
+    the first seconds; the window falls where every reply is streaming and none has ended.
+    The sockets stay open from one step to the next."""
     rng = random.Random(seed)
     client = sdk_client(simulator.url)
     control: list[Lane] = [
         DirectLane(client, PACE.model_on(simulator.url)) for _ in range(CONTROL_LANES)
     ]
-    relay: list[RelayLane] = []
+    relay: list[Socket] = []
     steps: list[dict[str, Any]] = []
+    print(f"\n{target.role}:", flush=True)
     try:
         for step in steps_wanted:
-            relay += await asyncio.gather(
-                *(RelayLane.open(app.url, page) for page in pages[len(relay) : step])
-            )
+            opening = range(len(relay), step)
+            relay += await asyncio.gather(*(target.open(index) for index in opening))
             turns: list[Turn] = []
-            profile = Profile(app, f"step-{step}") if profiling else None
+            profile = Profile(target.service, f"step-{step}") if profiling else None
             round_began = time.time()
             async with asyncio.TaskGroup() as group:
                 for index, lane in enumerate([*control, *relay]):
@@ -115,12 +126,12 @@ async def ramp(
                     after, closed_at = meter.read(), time.time()
             received = await received_times(simulator.url)
             figures = step_figures(
-                step, turns, received, (opened_at, closed_at), usage(before, after)
+                target, step, turns, received, (opened_at, closed_at), usage(before, after)
             )
-            starting = timings(turns, PACE, received, (round_began, opened_at))["relay"]
+            starting = timings(turns, PACE, received, (round_began, opened_at))[target.name]
             figures["relay_lag_while_turns_start_ms"] = starting.figures()["delta_lag_ms"]
             if profile is not None:
-                figures["app_profile"] = profile.summary()
+                figures["profile"] = profile.summary()
             steps.append(figures)
             report(figures, header=len(steps) == 1)
             if figures["added_lag_p99_ms"] > LAG_LIMIT_MS:
@@ -132,6 +143,7 @@ async def ramp(
 
 
 def step_figures(
+    target: Target,
     step: int,
     turns: list[Turn],
     received: dict[str, float],
@@ -139,18 +151,19 @@ def step_figures(
     used: dict[str, Any],
 ) -> dict[str, Any]:
     by_path = timings(turns, PACE, received, window)
-    relay, direct = by_path["relay"].figures(), by_path["direct"].figures()
+    relay, direct = by_path[target.name].figures(), by_path["direct"].figures()
     seconds = window[1] - window[0]
-    app_cores = used["cpu_cores"]["app"]
+    cores = used["cpu_cores"][target.role]
     relayed_per_second = relay["deltas"] / seconds
     return {
+        "relay": target.role,
         "conversations": step,
         "relayed_deltas_per_s": round(relayed_per_second),
         "relay_frames_per_s": round(relay["frames"] / seconds),
-        "app_cpu_cores": app_cores,
-        "relayed_deltas_per_app_core_s": round(relayed_per_second / app_cores) if app_cores else 0,
-        "app_cpu_us_per_delta": (
-            round(app_cores * seconds / relay["deltas"] * 1e6, 1) if relay["deltas"] else None
+        "relay_cpu_cores": cores,
+        "relayed_deltas_per_relay_core_s": round(relayed_per_second / cores) if cores else 0,
+        "relay_cpu_us_per_delta": (
+            round(cores * seconds / relay["deltas"] * 1e6, 1) if relay["deltas"] else None
         ),
         "relay_lag_ms": relay["delta_lag_ms"],
         "direct_lag_ms": direct["delta_lag_ms"],
@@ -176,9 +189,9 @@ def report(step: dict[str, Any], *, header: bool) -> None:
                 step["direct_lag_ms"].get("p99"),
                 step["added_lag_p99_ms"],
                 step["relay_lag_while_turns_start_ms"].get("p99"),
-                step["app_cpu_cores"],
-                step["relayed_deltas_per_app_core_s"],
-                used["rss_mib"]["app"],
+                step["relay_cpu_cores"],
+                step["relayed_deltas_per_relay_core_s"],
+                used["rss_mib"][step["relay"]],
                 used["cpu_cores"]["simulator"],
                 used["cpu_cores"]["driver"],
                 used["other_processes_cpu_cores"],
@@ -192,9 +205,9 @@ def report(step: dict[str, Any], *, header: bool) -> None:
             "direct p99",
             "added p99",
             "p99 as turns start",
-            "app cores",
+            "relay cores",
             "deltas/s/core",
-            "app RSS MiB",
+            "relay RSS MiB",
             "sim cores",
             "driver cores",
             "others",
@@ -249,16 +262,18 @@ async def parsing_costs(simulator: Service, deployment: Deployment) -> dict[str,
 
 
 async def measure(
-    app: Service,
+    targets: list[Target],
     simulator: Service,
     meter: Meter,
-    pages: list[Page],
     parse_deployment: Deployment,
     steps_wanted: list[int],
     seed: int,
     profiling: bool,
 ) -> dict[str, Any]:
-    steps = await ramp(app, simulator, meter, pages, steps_wanted, seed, profiling)
+    steps = {
+        target.role: await ramp(target, simulator, meter, steps_wanted, seed, profiling)
+        for target in targets
+    }
     print("\nparsing cost per delta in this load generator ...", flush=True)
     parsing = await parsing_costs(simulator, parse_deployment)
     for name, cost in parsing.items():
@@ -266,17 +281,16 @@ async def measure(
     return {"steps": steps, "parsing_cost_per_delta": parsing}
 
 
-def summarise(figures: dict[str, Any]) -> dict[str, Any]:
-    steps = figures["steps"]
+def summarise(steps: list[dict[str, Any]]) -> dict[str, Any]:
     within = [step for step in steps if step["added_lag_p99_ms"] <= LAG_LIMIT_MS]
     best = max(within, key=lambda step: step["relayed_deltas_per_s"], default=None)
-    per_core = max((step["relayed_deltas_per_app_core_s"] for step in within), default=0)
+    per_core = max((step["relayed_deltas_per_relay_core_s"] for step in within), default=0)
     return {
         "most_conversations_within_50ms_p99": best["conversations"] if best else 0,
         "relayed_deltas_per_s_there": best["relayed_deltas_per_s"] if best else 0,
-        "best_relayed_deltas_per_app_core_s_within_50ms_p99": per_core,
-        "best_relayed_deltas_per_app_core_s_any_step": max(
-            (step["relayed_deltas_per_app_core_s"] for step in steps), default=0
+        "best_relayed_deltas_per_relay_core_s_within_50ms_p99": per_core,
+        "best_relayed_deltas_per_relay_core_s_any_step": max(
+            (step["relayed_deltas_per_relay_core_s"] for step in steps), default=0
         ),
         "goal": f">= {DELTAS_PER_CORE_GOAL} relayed deltas/s per app core",
         "met": per_core >= DELTAS_PER_CORE_GOAL,
@@ -297,6 +311,13 @@ def main() -> None:
         default=list(STEPS),
         help="concurrent conversations at each step of the ramp",
     )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=TARGETS,
+        default=list(TARGETS),
+        help="the relays ramped, one after the other (default: the app, then the floor)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     stack = stack_from("capacity", args)
@@ -308,15 +329,18 @@ def main() -> None:
         users = data.create_users(USERS)
         conversations = data.create_conversations(users, deployment, max(args.steps))
         probe = data.unsaved_deployment(simulator, f"ttft_ms=0,tps=0,words={PARSE_WORDS}")
-        app = stack.start_app()
-        pages = data.signed_in_pages(app, conversations)
+        targets: list[Target] = []
+        if "app" in args.targets:
+            app = stack.start_app()
+            targets.append(app_target(app, data.signed_in_pages(app, conversations)))
+        if "floor" in args.targets:
+            targets.append(floor_target(stack.start_floor(PACE.model_on(simulator.url))))
         freeze_heap()
         figures = asyncio.run(
             measure(
-                app,
+                targets,
                 simulator,
                 Meter(stack),
-                pages,
                 probe,
                 args.steps,
                 args.seed,
@@ -324,7 +348,7 @@ def main() -> None:
             ),
             loop_factory=uvloop.new_event_loop,
         )
-        figures["summary"] = summarise(figures)
+        figures["summary"] = {role: summarise(steps) for role, steps in figures["steps"].items()}
         print(f"\n{figures['summary']}")
         write_results(
             stack,
@@ -338,6 +362,8 @@ def main() -> None:
                 f"measured from {WINDOW_FROM_SECONDS:g} s for {WINDOW_SECONDS:g} s, while "
                 "every reply streams",
                 "control_lanes": f"{CONTROL_LANES} direct SDK conversations in every round",
+                "floor": "bench/floor.py: Starlette websocket route, openai SDK raw streaming "
+                "response, text deltas only, pinned like the app; ramped after the app",
                 "profiled": args.profile,
             },
         )

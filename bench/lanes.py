@@ -290,7 +290,7 @@ class FloorLane:
                     record.status, record.done_at = frame.decode(), now
                     return
                 record.frames.append(now)
-                received += len(frame)
+                received += visible_chars(frame)  # the measure its deltas' ends are in
                 while len(record.arrivals) < len(ends) and ends[len(record.arrivals)] <= received:
                     record.arrivals.append(now)
 

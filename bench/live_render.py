@@ -102,7 +102,9 @@ def measure(rounds: int, count: int) -> dict[str, Any]:
     }
     if CAPACITY.exists():
         capacity = json.loads(CAPACITY.read_text())["figures"]
-        all_in = capacity["summary"].get("best_relayed_deltas_per_app_core_s_within_50ms_p99")
+        all_in = capacity["summary"]["app"].get(
+            "best_relayed_deltas_per_relay_core_s_within_50ms_p99"
+        )
         if all_in:
             per_delta = 1e6 / float(all_in)
             figures["all_in_deltas_per_core_without"] = round(float(all_in))

@@ -26,8 +26,6 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -49,7 +47,6 @@ from bench.harness import (
 )
 from bench.lanes import (
     DirectLane,
-    FloorLane,
     Pace,
     Page,
     RelayLane,
@@ -59,6 +56,7 @@ from bench.lanes import (
     sdk_client,
 )
 from bench.short_figures import Phase, capacity, phase_figures, print_parts, report
+from bench.targets import Socket, Target, floor_target
 
 PACE = Pace(ttft_ms=0, tps=144, burst=3)  # 48 deltas/s
 DELTAS = 69
@@ -75,21 +73,6 @@ TARGETS = ("app", "floor")
 REPLY_SECONDS = PACE.seconds(REPLY_TOKENS)
 SOCKET_SECONDS = TURNS_PER_SOCKET * REPLY_SECONDS
 
-Socket = RelayLane | FloorLane
-
-
-@dataclass(slots=True)
-class Target:
-    """A relay under test: its process and how a lane opens a fresh socket to it."""
-
-    name: str  # the lanes' path: "relay" (the app's page) or "floor"
-    service: Service
-    open: Callable[[int], Awaitable[Socket]]
-
-    @property
-    def role(self) -> str:
-        return self.service.name.rsplit("-", 1)[1]  # "app" or "floor", as the meter names it
-
 
 def app_target(app: Service, pools: list[deque[Page]]) -> Target:
     """Lane ``i`` opens the next unused conversation of user ``i % USERS``."""
@@ -101,13 +84,6 @@ def app_target(app: Service, pools: list[deque[Page]]) -> Target:
         return await RelayLane.open(app.url, pool.popleft())
 
     return Target("relay", app, open_socket)
-
-
-def floor_target(floor: Service) -> Target:
-    async def open_socket(lane: int) -> Socket:
-        return await FloorLane.open(floor.url)
-
-    return Target("floor", floor, open_socket)
 
 
 def sockets_needed(conversations: int) -> int:
