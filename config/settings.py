@@ -129,8 +129,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             # pauses would outlast it by as much. Giving up as soon lets the next request after
             # the database is back start a fresh attempt at once.
             "reconnect_timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
-            # Every connection is tried before it is lent: after PostgreSQL restarts, the pool's
-            # idle connections are dead, and without the check each would fail one request.
+            # Every connection is looked at before it is lent (a poll of its socket, a query
+            # only when that finds something): after PostgreSQL restarts, the pool's idle
+            # connections are dead, and without the check each would fail one request.
             "check": check_connection,
         }
 else:
