@@ -250,9 +250,11 @@ class Stack:
         cpus = self.cores.app if self.cores else None
         return start_service(f"{self.name}-{role}", pinned(command, cpus), env, ready_path, port)
 
-    def start_app(self) -> Service:
-        """The app as production serves it, here in one process."""
-        self.app = self._start_uvicorn("app", "config.asgi:application", "/readyz", self.env)
+    def start_app(self, settings: dict[str, str] | None = None) -> Service:
+        """The app as production serves it, here in one process; ``settings``: environment
+        for it alone (a profiler's hook)."""
+        env = {**self.env, **(settings or {})}
+        self.app = self._start_uvicorn("app", "config.asgi:application", "/readyz", env)
         return self.app
 
     def start_floor(self, model: str) -> Service:

@@ -153,3 +153,9 @@ def print_parts(per_turn: dict[str, Any]) -> None:
     )
     for label, ms in per_turn["parts_ms_per_turn"].items():
         print(f"  {ms:7.3f} ms  {label}")
+
+
+def print_packages(by_package: dict[str, Any]) -> None:
+    print(f"CPU by package (cProfile, {by_package['cpu_seconds_profiled']} s, waits left out):")
+    for package, percent in by_package["package_percent"][:15]:
+        print(f"  {percent:5.1f}%  {package}")

@@ -14,7 +14,8 @@ in (opening sockets, saving turns and replies, rendering, relaying). The capacit
 largest level at which the added lag p99 stays within 50 ms, with every lower level within too.
 
 ``--profile`` adds windows at 20 and 50 conversations after the ladder, each relay sampled by
-py-spy (GIL holder): the app's time per turn by part of a turn (``bench/turn_profile.py``).
+py-spy (GIL holder): the app's time per turn by part of a turn (``bench/turn_profile.py``); and
+one at 20 with the app under cProfile, its CPU by package (``bench/package_profile.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import openai
 import uvloop
 from websockets.exceptions import ConnectionClosed
 
-from bench import turn_profile
+from bench import package_profile, turn_profile
 from bench.harness import (
     Meter,
     Profile,
@@ -55,7 +56,15 @@ from bench.lanes import (
     received_times,
     sdk_client,
 )
-from bench.short_figures import Phase, capacity, phase_figures, print_parts, report
+from bench.package_profile import PackageProfile
+from bench.short_figures import (
+    Phase,
+    capacity,
+    phase_figures,
+    print_packages,
+    print_parts,
+    report,
+)
 from bench.targets import Socket, Target, floor_target
 
 PACE = Pace(ttft_ms=0, tps=144, burst=3)  # 48 deltas/s
@@ -64,6 +73,7 @@ REPLY_TOKENS = DELTAS * PACE.burst
 TURNS_PER_SOCKET = 4
 LEVELS = (1, 20, 50, 70, 100, 140, 200)
 PROFILE_LEVELS = (20, 50)
+CPROFILE_LEVELS = (20,)
 PROFILE_RATE = 250
 CONTROL_LANES = 20
 WINDOW_SECONDS = 8.0
@@ -98,12 +108,14 @@ async def drive(
     simulator: Service,
     meter: Meter,
     rng: random.Random,
-    profile: Profile | None,
+    window: contextlib.AbstractContextManager[Any] | None,
+    tag: str,
 ) -> Phase:
+    """``tag`` makes this phase's questions its own."""
     # A client of its own: the simulator closes connections left idle between phases.
     async with sdk_client(simulator.url) as client:
         model = PACE.model_on(simulator.url)
-        return await _drive(target, conversations, client, model, meter, rng, profile)
+        return await _drive(target, conversations, client, model, meter, rng, window, tag)
 
 
 async def _drive(
@@ -113,13 +125,13 @@ async def _drive(
     model: str,
     meter: Meter,
     rng: random.Random,
-    profile: Profile | None,
+    window: contextlib.AbstractContextManager[Any] | None,
+    tag: str,
 ) -> Phase:
     turns: list[tuple[int, Turn]] = []
     stop, enough = asyncio.Event(), asyncio.Event()
     opened = math.inf
     counted = 0
-    tag = f"{target.name}{conversations}{'p' if profile else ''}"
 
     async def lane(index: int, relayed: bool, delay: float) -> None:
         nonlocal counted
@@ -154,7 +166,7 @@ async def _drive(
         for index, relayed in lanes:
             group.create_task(lane(index, relayed, rng.uniform(0, SOCKET_SECONDS)))
         await asyncio.sleep(SOCKET_SECONDS)  # every lane has begun
-        with profile or contextlib.nullcontext():
+        with window or contextlib.nullcontext():
             before, opened = meter.read(), time.time()
             await asyncio.sleep(WINDOW_SECONDS)
             await enough.wait()
@@ -180,35 +192,48 @@ async def measure(
     rng = random.Random(seed)
     ladder: dict[str, list[dict[str, Any]]] = {target.role: [] for target in targets}
     profiles: list[dict[str, Any]] = []
-    plan = [(level, False) for level in levels]
-    plan += [(level, True) for level in PROFILE_LEVELS if profiling]
-    for conversations, profiled in plan:
+    plan: list[tuple[int, str]] = [(level, "") for level in levels]
+    if profiling:
+        plan += [(level, "py-spy") for level in PROFILE_LEVELS]
+        plan += [(level, "cprofile") for level in CPROFILE_LEVELS]
+    for conversations, profiler in plan:
         for target in targets:
+            if profiler == "cprofile" and target.role != "app":
+                continue
             print(
                 f"\n{target.role}: {conversations} conversations"
-                f"{' (profiled)' if profiled else ''} ...",
+                f"{f' ({profiler})' if profiler else ''} ...",
                 flush=True,
             )
             label = f"short-{conversations}"
-            profile = Profile(target.service, label, rate=PROFILE_RATE) if profiled else None
-            phase = await drive(target, conversations, simulator, meter, rng, profile)
+            profile = Profile(target.service, label, rate=PROFILE_RATE) if profiler else None
+            window: contextlib.AbstractContextManager[Any] | None = profile
+            if profiler == "cprofile":
+                window = by_package = PackageProfile(target.service.name)
+            tag = f"{target.name}{conversations}{profiler.replace('-', '')}"
+            phase = await drive(target, conversations, simulator, meter, rng, window, tag)
             received = await received_times(simulator.url)
             figures = phase_figures(target.name, target.role, conversations, phase, received, PACE)
             await reset(simulator)
             report(figures)
-            if profile is None:
+            if not profiler:
                 ladder[target.role].append(figures)
                 continue
-            window = phase.window[1] - phase.window[0]
-            figures["profile"] = profile.summary()
-            if figures["relay"] == "app":
-                figures["per_turn"] = turn_profile.per_turn(
-                    profile.path,
-                    rate=PROFILE_RATE,
-                    turns=figures["turns"],
-                    app_cpu_seconds=figures["relay_cpu_cores"] * window,
-                )
-                print_parts(figures["per_turn"])
+            figures["profiler"] = profiler
+            if profiler == "cprofile":
+                figures["by_package"] = by_package.summary()
+                print_packages(figures["by_package"])
+            elif profile is not None:
+                seconds = phase.window[1] - phase.window[0]
+                figures["profile"] = profile.summary()
+                if figures["relay"] == "app":
+                    figures["per_turn"] = turn_profile.per_turn(
+                        profile.path,
+                        rate=PROFILE_RATE,
+                        turns=figures["turns"],
+                        app_cpu_seconds=figures["relay_cpu_cores"] * seconds,
+                    )
+                    print_parts(figures["per_turn"])
             profiles.append(figures)
     return {
         "levels": ladder,
@@ -242,7 +267,8 @@ def main() -> None:
         created = [data.create_conversations([user], deployment, per_user) for user in users]
         targets: list[Target] = []
         if "app" in args.targets:
-            app = stack.start_app()
+            hook = package_profile.settings_for(f"{stack.name}-app") if args.profile else None
+            app = stack.start_app(hook)
             pools = [deque(data.signed_in_pages(app, owned)) for owned in created]
             targets.append(app_target(app, pools))
         if "floor" in args.targets:
