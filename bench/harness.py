@@ -321,6 +321,16 @@ def freeze_heap() -> None:
 # --- Profiles -----------------------------------------------------------------------------
 
 
+def py_spy_samples(path: Path) -> Iterator[tuple[list[str], int]]:
+    """py-spy's raw samples: the frames, outermost first, and how many times they were seen
+    (no process or thread). A sample py-spy wrote broken across two lines is left out."""
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [frame for frame in stack.split(";") if frame]
+        if frames and count.isdigit():
+            yield frames, int(count)
+
+
 class Profile:
     """py-spy sampling a service while the block runs; collapsed stacks go to ``path``."""
 
@@ -358,13 +368,8 @@ class Profile:
         samples = 0
         own: Counter[str] = Counter()
         inclusive: Counter[str] = Counter()
-        for line in self.path.read_text().splitlines():
-            stack, _, count = line.rpartition(" ")
-            # Raw lines are the frames, outermost first, then the count (no process or thread).
-            frames = [_LINE_NUMBER.sub(")", frame) for frame in stack.split(";") if frame]
-            if not frames:
-                continue
-            weight = int(count)
+        for stack, weight in py_spy_samples(self.path):
+            frames = [_LINE_NUMBER.sub(")", frame) for frame in stack]
             samples += weight
             own[frames[-1]] += weight
             for frame in set(frames):

@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.harness import py_spy_samples
+
 # (label, frames): a sample belongs to the part when one of these frames is on its stack.
 Frame = tuple[str, str]  # function, file; an empty function matches any function of the file
 PARTS: tuple[tuple[str, tuple[Frame, ...]], ...] = (
@@ -62,12 +64,7 @@ def per_turn(path: Path, *, rate: int, turns: int, app_cpu_seconds: float) -> di
     parts: Counter[str] = Counter()
     app_functions: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        texts = stack.split(";")
-        if not stack:
-            continue
-        weight = int(count)
+    for texts, weight in py_spy_samples(path):
         samples += weight
         frames = [_frame(text) for text in texts]
         worker = frames[0][0].endswith("_bootstrap")  # a pool's thread: the database's
