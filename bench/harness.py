@@ -182,9 +182,10 @@ class Stack:
                 "ALLOW_LOOPBACK_ENDPOINTS": "true",
                 "DATABASE_URL": f"{POSTGRES_URL}/{self.database}",
                 "SIMULATOR_API_KEY": SIMULATOR_KEY,
-                # One person's tabs carry many conversations here; the per-user limit is not
+                # One person's tabs carry many conversations here; the per-user limits are not
                 # what is measured.
                 "CHAT_RATE_LIMIT": "100000000",
+                "CHAT_MAX_SOCKETS_PER_USER": "100000",
                 "LOG_LEVEL": "WARNING",
             }
         )

@@ -32,7 +32,7 @@ GOAL_RATIO = 1.20
 class EscapedOnly:
     """The relay as it was before live markdown: every delta escaped and appended."""
 
-    def __init__(self, message_id: int) -> None:
+    def __init__(self, message_id: int, *, part: str = "") -> None:
         self.message_id = message_id
 
     def add(self, text: str) -> str:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from channels.db import database_sync_to_async
@@ -130,7 +131,11 @@ async def count_turn_queries(
 
     log = QueryLog()
     await database_sync_to_async(log.install)()
-    headers = [(b"origin", app_url.encode()), (b"cookie", cookie_header(cookies).encode())]
+    headers = [
+        (b"host", urlsplit(app_url).netloc.encode()),  # the Origin must be the socket's own
+        (b"origin", app_url.encode()),
+        (b"cookie", cookie_header(cookies).encode()),
+    ]
     results: dict[str, Any] = {}
     try:
         for label, conversation_id in conversations.items():
