@@ -8,7 +8,8 @@ delta that arrives in it (both paths), the deltas relayed per second, and the CP
 app, the simulator, this load generator and PostgreSQL: the relay's own cost, without turns
 starting or ending (the memory benchmark gives the cost of a turn). The lag while the turns
 start (the first 8 s) is reported too. The ramp stops at the first step whose p99 added lag in
-the window passes 50 ms.
+the window passes 50 ms. Then the floor (``bench/floor.py``, the minimal relay, pinned like the
+app) is ramped the same way, in the same run (``--targets`` picks either).
 
 In the same run, the load generator measures what parsing a stream costs per delta through the
 ``openai`` SDK's event objects, through its raw streaming response (lines only), and through the

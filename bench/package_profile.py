@@ -15,6 +15,7 @@ import pstats
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class PackageProfile:
         (self.directory / "stop").touch()
         self._wait(self.path.exists, "write its statistics")
 
-    def _wait(self, done: Any, what: str) -> None:
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + DUMP_TIMEOUT
         while not done():
             if time.monotonic() > deadline:

@@ -206,7 +206,8 @@ async def measure(
                 flush=True,
             )
             label = f"short-{conversations}"
-            profile = Profile(target.service, label, rate=PROFILE_RATE) if profiler else None
+            py_spy = profiler == "py-spy"
+            profile = Profile(target.service, label, rate=PROFILE_RATE) if py_spy else None
             window: contextlib.AbstractContextManager[Any] | None = profile
             if profiler == "cprofile":
                 window = by_package = PackageProfile(target.service.name)
