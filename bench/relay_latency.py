@@ -4,7 +4,8 @@ At each level, N conversations stream through the app (websocket clients doing w
 does) while N more ask the simulator the same way directly with the ``openai`` SDK, all in one
 run: lanes of both kinds start interleaved at random moments over one reply's length, then turn
 again after a short random pause, so arrivals are staggered and both paths see the same machine.
-Only turns sent once every lane has started are counted.
+Only turns sent once every lane has started are counted. Then the floor (``bench/floor.py``, the
+minimal relay, pinned like the app) carries the same level the same way, in the same run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from bench.lanes import (
     sdk_client,
     timings,
 )
+from bench.targets import Socket, Target, floor_target
 
 PACE = Pace(ttft_ms=100, tps=20)
 THINK_SECONDS = 0.25
@@ -79,14 +81,15 @@ class LevelRun:
 
 
 async def drive_level(
-    level: Level, relay: list[RelayLane], direct: list[DirectLane], meter: Meter, seed: int
+    level: Level, relay: list[Socket], direct: list[DirectLane], meter: Meter, seed: int
 ) -> LevelRun:
     rng = random.Random(seed)
     reply_seconds = PACE.seconds(level.reply_tokens)
     lanes: list[tuple[str, Lane]] = []
     for index, (relay_lane, direct_lane) in enumerate(zip(relay, direct, strict=True)):
-        lanes += [(f"r{level.conversations}x{index}", relay_lane)]
-        lanes += [(f"d{level.conversations}x{index}", direct_lane)]
+        # Tags of their own for each relay's run, its direct lanes' included.
+        tag = f"{relay_lane.path[0]}{level.conversations}x{index}"
+        lanes += [(tag, relay_lane), (f"d{tag}", direct_lane)]
     counted: list[Turn] = []
     remaining = len(lanes) * level.turns
     done = asyncio.Event()
@@ -120,56 +123,71 @@ async def drive_level(
     return LevelRun(level, counted, before, after)
 
 
+def app_target(app: Service, pages: list[Page]) -> Target:
+    """Lane ``i`` opens page ``i`` of this level's conversations."""
+
+    async def open_socket(lane: int) -> Socket:
+        return await RelayLane.open(app.url, pages[lane])
+
+    return Target("relay", app, open_socket)
+
+
 async def measure(
-    app: Service,
     simulator: Service,
     meter: Meter,
-    plan: list[tuple[Level, list[Page]]],
+    plan: list[tuple[Level, list[Target]]],
     seed: int,
     profiling: bool,
-) -> dict[str, Any]:
+) -> dict[str, dict[str, Any]]:
     client = sdk_client(simulator.url)
-    results: dict[str, Any] = {}
-    for level, pages in plan:
-        relay = await asyncio.gather(*(RelayLane.open(app.url, page) for page in pages))
-        direct = [DirectLane(client, PACE.model_on(simulator.url)) for _ in pages]
-        print(
-            f"\n{level.conversations} concurrent conversations per path, "
-            f"{level.reply_tokens}-token replies at {PACE.tps:g} deltas/s ...",
-            flush=True,
-        )
-        profile = Profile(app, f"level-{level.conversations}") if profiling else None
-        with profile or contextlib.nullcontext():
-            run = await drive_level(level, relay, direct, meter, seed + level.conversations)
-        await asyncio.gather(*(lane.close() for lane in relay))
-        received = await received_times(simulator.url)
-        by_path = timings(run.turns, PACE, received)
-        relay_figures = by_path["relay"].figures()
-        direct_figures = by_path["direct"].figures()
-        results[str(level.conversations)] = {
-            "conversations_per_path": level.conversations,
-            "reply_tokens": level.reply_tokens,
-            "counted_turns_per_lane": level.turns,
-            "relay": relay_figures,
-            "direct": direct_figures,
-            "added_ms": {
-                "first_token": difference(
-                    relay_figures["first_token_ms"], direct_figures["first_token_ms"]
-                ),
-                "delta_lag": difference(
-                    relay_figures["delta_lag_ms"], direct_figures["delta_lag_ms"]
-                ),
-                "largest_frame_gap": difference(
-                    relay_figures["largest_frame_gap_ms"], direct_figures["largest_frame_gap_ms"]
-                ),
-            },
-            "usage": usage(run.before, run.after),
-        }
-        if profile is not None:
-            results[str(level.conversations)]["app_profile"] = profile.summary()
-        report(results[str(level.conversations)])
+    results: dict[str, dict[str, Any]] = {}
+    for level, targets in plan:
+        for target in targets:
+            opening = range(level.conversations)
+            relay = await asyncio.gather(*(target.open(index) for index in opening))
+            direct = [DirectLane(client, PACE.model_on(simulator.url)) for _ in relay]
+            print(
+                f"\n{target.role}: {level.conversations} concurrent conversations per path, "
+                f"{level.reply_tokens}-token replies at {PACE.tps:g} deltas/s ...",
+                flush=True,
+            )
+            label = f"level-{level.conversations}"
+            profile = Profile(target.service, label) if profiling else None
+            with profile or contextlib.nullcontext():
+                run = await drive_level(level, relay, direct, meter, seed + level.conversations)
+            await asyncio.gather(*(lane.close() for lane in relay))
+            received = await received_times(simulator.url)
+            figures = level_figures(target, run, received)
+            if profile is not None:
+                figures["profile"] = profile.summary()
+            results.setdefault(target.role, {})[str(level.conversations)] = figures
+            report(figures)
     await client.close()
     return results
+
+
+def level_figures(target: Target, run: LevelRun, received: dict[str, float]) -> dict[str, Any]:
+    by_path = timings(run.turns, PACE, received)
+    relay_figures = by_path[target.name].figures()
+    direct_figures = by_path["direct"].figures()
+    return {
+        "relay_is": target.role,
+        "conversations_per_path": run.level.conversations,
+        "reply_tokens": run.level.reply_tokens,
+        "counted_turns_per_lane": run.level.turns,
+        "relay": relay_figures,
+        "direct": direct_figures,
+        "added_ms": {
+            "first_token": difference(
+                relay_figures["first_token_ms"], direct_figures["first_token_ms"]
+            ),
+            "delta_lag": difference(relay_figures["delta_lag_ms"], direct_figures["delta_lag_ms"]),
+            "largest_frame_gap": difference(
+                relay_figures["largest_frame_gap_ms"], direct_figures["largest_frame_gap_ms"]
+            ),
+        },
+        "usage": usage(run.before, run.after),
+    }
 
 
 def report(level: dict[str, Any]) -> None:
@@ -183,7 +201,7 @@ def report(level: dict[str, Any]) -> None:
         )
         rows.append(
             [
-                path,
+                level["relay_is"] if path == "relay" else path,
                 figures["turns"],
                 f"{first['p50']}/{first['p95']}/{first['p99']}",
                 figures["model_called_after_ms"]["p50"],
@@ -250,6 +268,13 @@ def main() -> None:
         default=sorted(LEVELS),
         help="concurrent conversations per path",
     )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        choices=("app", "floor"),
+        default=["app", "floor"],
+        help="the relays measured (default: the app, then the floor, at each level)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     stack = stack_from("relay_latency", args)
@@ -262,17 +287,22 @@ def main() -> None:
         created = {
             level: data.create_conversations(users, deployment, level) for level in args.levels
         }
-        app = stack.start_app()
-        plan = [
-            (LEVELS[level], data.signed_in_pages(app, conversations))
-            for level, conversations in created.items()
-        ]
+        app = stack.start_app() if "app" in args.targets else None
+        floor = stack.start_floor(PACE.model_on(simulator.url)) if "floor" in args.targets else None
+        plan: list[tuple[Level, list[Target]]] = []
+        for level, conversations in created.items():
+            targets: list[Target] = []
+            if app is not None:
+                targets.append(app_target(app, data.signed_in_pages(app, conversations)))
+            if floor is not None:
+                targets.append(floor_target(floor))
+            plan.append((LEVELS[level], targets))
         freeze_heap()
         results = asyncio.run(
-            measure(app, simulator, Meter(stack), plan, args.seed, args.profile),
+            measure(simulator, Meter(stack), plan, args.seed, args.profile),
             loop_factory=uvloop.new_event_loop,
         )
-        checked = goals(results)
+        checked = goals(results["app"]) if "app" in results else []
         for goal in checked:
             print(
                 f"{'met ' if goal['met'] else 'MISSED'}  {goal['goal']}: {goal['measured_ms']} ms"
@@ -286,6 +316,8 @@ def main() -> None:
                 "simulator": f"ttft {PACE.ttft_ms} ms, {PACE.tps:g} deltas/s, echo",
                 "think_time": f"uniform 0-{THINK_SECONDS} s between turns",
                 "users": USERS,
+                "floor": "bench/floor.py: Starlette websocket route, openai SDK raw streaming "
+                "response, text deltas only, pinned like the app; after the app at each level",
             },
             goals=checked,
         )
