@@ -45,15 +45,13 @@ from bench.lanes import (
     DirectLane,
     Lane,
     Pace,
-    Page,
-    RelayLane,
     Turn,
     message_text,
     received_times,
     sdk_client,
     timings,
 )
-from bench.targets import Socket, Target, floor_target
+from bench.targets import Socket, Target, floor_target, page_target
 from chat import llm
 
 if TYPE_CHECKING:
@@ -72,15 +70,6 @@ PARSE_WORDS = 3000
 PARSE_ROUNDS = 4
 DELTAS_PER_CORE_GOAL = 10_000
 TARGETS = ("app", "floor")
-
-
-def app_target(app: Service, pages: list[Page]) -> Target:
-    """Lane ``i`` opens page ``i`` (each lane keeps its socket from step to step)."""
-
-    async def open_socket(lane: int) -> Socket:
-        return await RelayLane.open(app.url, pages[lane])
-
-    return Target("relay", app, open_socket)
 
 
 async def ask(lane: Lane, text: str, delay: float, turns: list[Turn]) -> None:
@@ -333,7 +322,7 @@ def main() -> None:
         targets: list[Target] = []
         if "app" in args.targets:
             app = stack.start_app()
-            targets.append(app_target(app, data.signed_in_pages(app, conversations)))
+            targets.append(page_target(app, data.signed_in_pages(app, conversations)))
         if "floor" in args.targets:
             targets.append(floor_target(stack.start_floor(PACE.model_on(simulator.url))))
         freeze_heap()

@@ -37,9 +37,14 @@ _C_METHOD = re.compile(r"of '([\w.]+)' objects")
 _C_FUNCTION = re.compile(r"built-in method ([\w.]+)")
 
 
+def _directory(name: str) -> Path:
+    """Where the site hook of service ``name`` and this module meet: its files and statistics."""
+    return LOGS_DIR / f"{name}-cprofile"
+
+
 def settings_for(name: str) -> dict[str, str]:
     """The environment a service needs to be profiled: this folder's site hook on its path."""
-    directory = LOGS_DIR / f"{name}-cprofile"
+    directory = _directory(name)
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.iterdir():
         stale.unlink()
@@ -50,7 +55,7 @@ class PackageProfile:
     """cProfile of the service started with ``settings_for(name)``, while the block runs."""
 
     def __init__(self, name: str) -> None:
-        self.directory = LOGS_DIR / f"{name}-cprofile"
+        self.directory = _directory(name)
         self.path = self.directory / "profile"
 
     def __enter__(self) -> PackageProfile:

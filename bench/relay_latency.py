@@ -37,15 +37,13 @@ from bench.lanes import (
     DirectLane,
     Lane,
     Pace,
-    Page,
-    RelayLane,
     Turn,
     message_text,
     received_times,
     sdk_client,
     timings,
 )
-from bench.targets import Socket, Target, floor_target
+from bench.targets import Socket, Target, floor_target, page_target
 
 PACE = Pace(ttft_ms=100, tps=20)
 THINK_SECONDS = 0.25
@@ -121,15 +119,6 @@ async def drive_level(
         await done.wait()
         after = meter.read()
     return LevelRun(level, counted, before, after)
-
-
-def app_target(app: Service, pages: list[Page]) -> Target:
-    """Lane ``i`` opens page ``i`` of this level's conversations."""
-
-    async def open_socket(lane: int) -> Socket:
-        return await RelayLane.open(app.url, pages[lane])
-
-    return Target("relay", app, open_socket)
 
 
 async def measure(
@@ -293,7 +282,7 @@ def main() -> None:
         for level, conversations in created.items():
             targets: list[Target] = []
             if app is not None:
-                targets.append(app_target(app, data.signed_in_pages(app, conversations)))
+                targets.append(page_target(app, data.signed_in_pages(app, conversations)))
             if floor is not None:
                 targets.append(floor_target(floor))
             plan.append((LEVELS[level], targets))

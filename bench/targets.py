@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bench.harness import Service
-from bench.lanes import FloorLane, RelayLane
+from bench.lanes import FloorLane, Page, RelayLane
 
 Socket = RelayLane | FloorLane
 
@@ -30,3 +30,12 @@ def floor_target(floor: Service) -> Target:
         return await FloorLane.open(floor.url)
 
     return Target("floor", floor, open_socket)
+
+
+def page_target(app: Service, pages: list[Page]) -> Target:
+    """The app, lane ``i`` opening page ``i``."""
+
+    async def open_socket(lane: int) -> Socket:
+        return await RelayLane.open(app.url, pages[lane])
+
+    return Target("relay", app, open_socket)
